@@ -1,0 +1,237 @@
+// Package config loads upbuild's configuration: one optional YAML file plus
+// UPBUILD_* environment overrides. Secrets never live in the YAML: the bot
+// tokens and the admin token are read from environment variables or files
+// that the YAML names.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Instance is one GitLab instance upbuild serves.
+type Instance struct {
+	// URL is the instance's base URL, e.g. https://gitlab.gnome.org.
+	URL string `yaml:"url"`
+	// BotTokenEnv names the environment variable that holds the bot's
+	// personal access token.
+	BotTokenEnv string `yaml:"bot_token_env"`
+	// BotTokenFile names a file that holds the bot token (first line).
+	BotTokenFile string `yaml:"bot_token_file"`
+}
+
+// Config is the whole configuration.
+type Config struct {
+	Listen    string `yaml:"listen"`
+	PublicURL string `yaml:"public_url"`
+	DataDir   string `yaml:"data_dir"`
+	// DatabaseURL is a SQLite path (or sqlite:// URL) or a postgres:// URL.
+	// Empty means <data_dir>/upbuild.db.
+	DatabaseURL string     `yaml:"database_url"`
+	Instances   []Instance `yaml:"instances"`
+	// MaxBodyBytes caps a webhook body. GitLab sends at most 25 MB.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// LogFormat is auto (text on a terminal, JSON otherwise), text or json.
+	LogFormat string `yaml:"log_format"`
+	LogLevel  string `yaml:"log_level"`
+	// AdminTokenEnv and AdminTokenFile say where the admin API token is.
+	AdminTokenEnv  string `yaml:"admin_token_env"`
+	AdminTokenFile string `yaml:"admin_token_file"`
+	// KeyFile holds the service signing keys. Empty means <data_dir>/service.keys.
+	KeyFile string `yaml:"key_file"`
+	// TokenCacheTTL bounds how long a revoked token may still be honoured by
+	// a running server (revocation from the CLI is a database write).
+	TokenCacheTTL time.Duration `yaml:"token_cache_ttl"`
+	// SignatureTolerance is how old or how far in the future a signed
+	// delivery's webhook-timestamp may be.
+	SignatureTolerance time.Duration `yaml:"signature_tolerance"`
+}
+
+// Defaults returns the embedded defaults: everything a newcomer needs to run
+// the service with no file at all.
+func Defaults() Config {
+	return Config{
+		Listen:             "127.0.0.1:8080",
+		PublicURL:          "http://127.0.0.1:8080",
+		DataDir:            "./upbuild-data",
+		Instances:          []Instance{{URL: "https://gitlab.com", BotTokenEnv: "UPBUILD_GITLAB_COM_TOKEN"}},
+		MaxBodyBytes:       25 << 20,
+		LogFormat:          "auto",
+		LogLevel:           "info",
+		AdminTokenEnv:      "UPBUILD_ADMIN_TOKEN",
+		TokenCacheTTL:      2 * time.Second,
+		SignatureTolerance: 5 * time.Minute,
+	}
+}
+
+// Load reads the YAML file at path (none when path is empty), applies the
+// environment overrides from getenv and validates the result.
+func Load(path string, getenv func(string) string) (Config, error) {
+	cfg := Defaults()
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return Config{}, fmt.Errorf("read config: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, errEOF(err)) {
+			return Config{}, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if err := applyEnv(&cfg, getenv); err != nil {
+		return Config{}, err
+	}
+	if err := cfg.finish(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// errEOF lets an empty file count as "all defaults".
+func errEOF(err error) error {
+	if err != nil && err.Error() == "EOF" {
+		return err
+	}
+	return errors.New("not eof")
+}
+
+func applyEnv(cfg *Config, getenv func(string) string) error {
+	str := map[string]*string{
+		"UPBUILD_LISTEN":           &cfg.Listen,
+		"UPBUILD_PUBLIC_URL":       &cfg.PublicURL,
+		"UPBUILD_DATA_DIR":         &cfg.DataDir,
+		"UPBUILD_DATABASE_URL":     &cfg.DatabaseURL,
+		"UPBUILD_LOG_FORMAT":       &cfg.LogFormat,
+		"UPBUILD_LOG_LEVEL":        &cfg.LogLevel,
+		"UPBUILD_ADMIN_TOKEN_FILE": &cfg.AdminTokenFile,
+		"UPBUILD_KEY_FILE":         &cfg.KeyFile,
+	}
+	for name, dst := range str {
+		if v := getenv(name); v != "" {
+			*dst = v
+		}
+	}
+	if v := getenv("UPBUILD_MAX_BODY_BYTES"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("UPBUILD_MAX_BODY_BYTES: want a positive number of bytes, got %q", v)
+		}
+		cfg.MaxBodyBytes = n
+	}
+	// UPBUILD_INSTANCES replaces the instance list: comma-separated base
+	// URLs; each bot token then comes from UPBUILD_BOT_TOKEN_<HOST>, with
+	// the host upper-cased and non-alphanumerics turned into underscores.
+	if v := getenv("UPBUILD_INSTANCES"); v != "" {
+		cfg.Instances = nil
+		for _, raw := range strings.Split(v, ",") {
+			raw = strings.TrimSpace(raw)
+			if raw == "" {
+				continue
+			}
+			cfg.Instances = append(cfg.Instances, Instance{URL: raw, BotTokenEnv: BotTokenEnvName(raw)})
+		}
+	}
+	return nil
+}
+
+// BotTokenEnvName is the default environment variable for an instance's bot token.
+func BotTokenEnvName(instanceURL string) string {
+	host := instanceURL
+	if u, err := url.Parse(instanceURL); err == nil && u.Host != "" {
+		host = u.Host
+	}
+	var b strings.Builder
+	b.WriteString("UPBUILD_BOT_TOKEN_")
+	for _, r := range strings.ToUpper(host) {
+		if (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9') {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('_')
+		}
+	}
+	return b.String()
+}
+
+func (c *Config) finish() error {
+	if c.DataDir == "" {
+		return errors.New("config: data_dir must not be empty")
+	}
+	if c.DatabaseURL == "" {
+		c.DatabaseURL = filepath.Join(c.DataDir, "upbuild.db")
+	}
+	if c.KeyFile == "" {
+		c.KeyFile = filepath.Join(c.DataDir, "service.keys")
+	}
+	if c.MaxBodyBytes <= 0 {
+		return errors.New("config: max_body_bytes must be positive")
+	}
+	switch c.LogFormat {
+	case "auto", "text", "json":
+	default:
+		return fmt.Errorf("config: log_format %q: want auto, text or json", c.LogFormat)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("config: log_level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	if c.TokenCacheTTL < 0 || c.SignatureTolerance <= 0 {
+		return errors.New("config: token_cache_ttl must be >= 0 and signature_tolerance > 0")
+	}
+	u, err := url.Parse(c.PublicURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("config: public_url %q must be an absolute http(s) URL", c.PublicURL)
+	}
+	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	seen := map[string]bool{}
+	for i, in := range c.Instances {
+		u, err := url.Parse(in.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("config: instances[%d].url %q must be an absolute http(s) URL", i, in.URL)
+		}
+		c.Instances[i].URL = strings.TrimRight(in.URL, "/")
+		if seen[c.Instances[i].URL] {
+			return fmt.Errorf("config: instance %s is listed twice", in.URL)
+		}
+		seen[c.Instances[i].URL] = true
+	}
+	return nil
+}
+
+// AdminToken returns the admin API token, or "" when none is configured
+// (the admin API then refuses every request).
+func (c Config) AdminToken(getenv func(string) string) (string, error) {
+	return secretFrom("admin token", c.AdminTokenEnv, c.AdminTokenFile, getenv)
+}
+
+// BotToken returns the bot token of an instance, or "" when none is set.
+func (in Instance) BotToken(getenv func(string) string) (string, error) {
+	return secretFrom("bot token for "+in.URL, in.BotTokenEnv, in.BotTokenFile, getenv)
+}
+
+func secretFrom(what, envName, file string, getenv func(string) string) (string, error) {
+	if envName != "" {
+		if v := strings.TrimSpace(getenv(envName)); v != "" {
+			return v, nil
+		}
+	}
+	if file != "" {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("read %s file: %w", what, err)
+		}
+		line, _, _ := strings.Cut(string(data), "\n")
+		return strings.TrimSpace(line), nil
+	}
+	return "", nil
+}
