@@ -118,7 +118,8 @@ func anySignatureMatches(header string, want []byte) bool {
 		if !ok || version != "v1" {
 			continue // other schemes (v1a, ...) are not ours to check
 		}
-		got, err := base64.StdEncoding.DecodeString(encoded)
+		// Strict: GitLab writes canonical base64, so each signature has one spelling.
+		got, err := base64.StdEncoding.Strict().DecodeString(encoded)
 		if err != nil {
 			continue
 		}
@@ -133,7 +134,7 @@ func decodeSigningSecret(s string) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: does not start with %q", ErrBadSigningSecret, SigningSecretPrefix)
 	}
-	key, err := base64.StdEncoding.DecodeString(encoded)
+	key, err := base64.StdEncoding.Strict().DecodeString(encoded)
 	if err != nil {
 		return nil, fmt.Errorf("%w: not standard base64", ErrBadSigningSecret)
 	}
