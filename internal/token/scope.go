@@ -167,6 +167,10 @@ func parseHTTPURL(raw string) (*url.URL, error) {
 	if u.User != nil {
 		return nil, fmt.Errorf("%w: the URL must not contain credentials", ErrBadURL)
 	}
+	if u.RawPath != "" {
+		// "%2F" would decode into a path separator; GitLab paths need no escapes.
+		return nil, fmt.Errorf("%w: the path is percent-encoded", ErrBadURL)
+	}
 	host := strings.ToLower(u.Hostname())
 	if host == "" {
 		return nil, fmt.Errorf("%w: no host", ErrBadURL)

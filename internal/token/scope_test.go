@@ -46,6 +46,7 @@ func TestNormalizeInstanceURLRefuses(t *testing.T) {
 		"https://gitlab.com:70000",
 		"https://gitlab.com/a/../b",
 		"https://gitlab.com/a b",
+		"https://gitlab.com/git%6Cab",
 		"https://user:hunter2secret@gitlab.com",
 		"https://gitlab.com:hunter2secret",
 	} {
@@ -91,6 +92,8 @@ func TestParseProjectURLRefuses(t *testing.T) {
 		"https://gitlab.gnome.org/GNOME//gtk",
 		"https://gitlab.gnome.org/GNOME/../gtk",
 		"https://gitlab.gnome.org/GNOME/gt%20k",
+		"https://gitlab.gnome.org/GNOME%2Fgtk",
+		"https://gitlab.gnome.org/GNOME/gt%6B",
 		"git@gitlab.gnome.org:GNOME/gtk.git",
 		"https://oauth2:glpat-hunter2secret@gitlab.gnome.org/GNOME/gtk.git",
 	} {

@@ -55,6 +55,9 @@ func (k *Keyring) Issue(id int64, s Scope) (string, error) {
 	if err := s.Validate(); err != nil {
 		return "", err
 	}
+	if len(k.keys) == 0 {
+		return "", fmt.Errorf("%w: the keyring is empty; make it with NewKeyring", ErrBadKey)
+	}
 	key := k.primary()
 	raw, err := appendPayload(make([]byte, 0, minRawLen+len(s.Instance)+len(s.Path)), key.ID, id, s)
 	if err != nil {

@@ -163,6 +163,17 @@ func TestIssueRefuses(t *testing.T) {
 	}
 }
 
+func TestZeroKeyring(t *testing.T) {
+	var ring token.Keyring
+	if tok, err := ring.Issue(1, gtkProject); !errors.Is(err, token.ErrBadKey) {
+		t.Errorf("Issue on a zero Keyring = %q, %v; want ErrBadKey", tok, err)
+	}
+	tok := mustIssue(t, mustKeyring(t, keyA), 1, gtkProject)
+	if _, err := ring.Verify(tok); !errors.Is(err, token.ErrUnknownKey) {
+		t.Errorf("Verify on a zero Keyring = %v, want ErrUnknownKey", err)
+	}
+}
+
 func TestVerifyRefusesTampering(t *testing.T) {
 	ring := mustKeyring(t, keyA)
 	tok := mustIssue(t, ring, 99, gtkProject)
