@@ -26,7 +26,7 @@ var ErrMalformed = errors.New("malformed webhook payload")
 const EventKindUnknown = "unknown"
 
 // Delivery is what one webhook delivery says, ready for the intake to check
-// and persist.
+// and persist (the JSON tags give it a stable stored form).
 type Delivery struct {
 	// EventKind is a stable lower_snake name of the hook, derived from the
 	// X-Gitlab-Event header: push, tag_push, merge_request, note,
@@ -35,15 +35,15 @@ type Delivery struct {
 	// feature_flag, emoji, milestone, member, project, subgroup,
 	// resource_access_token, vulnerability, service, system, or
 	// EventKindUnknown.
-	EventKind string
+	EventKind string `json:"event_kind"`
 	// Project is the project the payload says it is about: for a merge
 	// request that is the target project. Zero when the payload names none.
 	// When Event is set, Project equals Event.Project.
-	Project forge.Project
+	Project forge.Project `json:"project"`
 	// Event is the normalised event, nil when the delivery is ignored.
-	Event *forge.Event
+	Event *forge.Event `json:"event,omitempty"`
 	// IgnoredReason says why nothing is done; non-empty exactly when Event is nil.
-	IgnoredReason string
+	IgnoredReason string `json:"ignored_reason,omitempty"`
 }
 
 // Normalize converts one GitLab webhook delivery into a forge-neutral result.

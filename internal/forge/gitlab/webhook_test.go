@@ -634,3 +634,18 @@ func asJSON(t testing.TB, v any) string {
 	}
 	return string(out)
 }
+
+func BenchmarkNormalize(b *testing.B) {
+	for _, name := range []string{"push.json", "note_merge_request.json", "pipeline.json"} {
+		body := readFixture(b, name)
+		header := fixtureHeaders[name]
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				if _, err := gitlab.Normalize(header, body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
