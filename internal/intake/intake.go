@@ -181,9 +181,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		err := token.VerifySignature(h.signingSecret(claims), r.Header.Get("webhook-id"), r.Header.Get("webhook-timestamp"),
 			r.Header.Get("webhook-signature"), body, h.opts.Now(), h.opts.SignatureTolerance)
 		if err != nil {
-			refuse(http.StatusUnauthorized, "missing, invalid or stale webhook signature", rejection{outcome: "rejected_signature",
-				reason: "bad signature", instance: inst, scope: claims.Scope.Path,
-				hint: "This project requires signed deliveries: set the webhook's signing token to the whsec_ token upbuild issued."})
+			msg, reason, hint := "invalid webhook signature", "bad signature",
+				"This project requires signed deliveries: set the webhook's signing token to the whsec_ token upbuild issued with it."
+			switch {
+			case errors.Is(err, token.ErrSignatureMissing):
+				msg, reason = "missing webhook signature", "no signature"
+			case errors.Is(err, token.ErrSignatureTimestamp):
+				msg, reason, hint = "stale or future webhook signature timestamp", "stale signature",
+					"Check the clocks of GitLab and upbuild; a replayed delivery is refused."
+			}
+			refuse(http.StatusUnauthorized, msg, rejection{outcome: "rejected_signature", reason: reason,
+				instance: inst, scope: claims.Scope.Path, hint: hint})
 			return
 		}
 	}
@@ -269,8 +277,10 @@ func (h *Handler) signingSecret(c token.Claims) string {
 // passes for another ID, even at the same path.
 func projectAllowed(inst string, scope token.Scope, rec store.TokenRecord, norm gitlabforge.Delivery) (bind bool, why string) {
 	p := norm.Project
-	if p.WebURL != "" && !strings.HasPrefix(strings.ToLower(p.WebURL), inst+"/") {
-		return false, "the payload's project is not on the token's GitLab instance"
+	if p.WebURL != "" {
+		if _, _, err := token.SplitProjectURL(inst, p.WebURL); err != nil {
+			return false, "the payload's project is not on the token's GitLab instance"
+		}
 	}
 	if p.PathWithNamespace == "" {
 		// Nothing to compare the scope with (system-level payloads, or
