@@ -77,12 +77,18 @@ func (p *problems) errorf(n *node, format string, args ...any) {
 		e.Line, e.Column = n.line, n.column
 	}
 	key := e.Error()
-	if p.seen[key] {
+	if p.seen[key] || len(p.errs) > maxErrors {
 		return
 	}
 	p.seen[key] = true
+	if len(p.errs) == maxErrors {
+		e = &Error{File: p.file, Line: e.Line, Column: e.Column, Msg: "too many errors; stopping here"}
+	}
 	p.errs = append(p.errs, e)
 }
+
+// maxErrors caps the report: past it, one last error says the list stops.
+const maxErrors = 50
 
 func (p *problems) warnf(n *node, format string, args ...any) {
 	e := &Error{File: p.file, Msg: fmt.Sprintf(format, args...)}

@@ -32,6 +32,10 @@ type Options struct {
 const (
 	defaultMaxBytes      = 1 << 20
 	defaultMaxAliasNodes = 10_000
+	// maxJobViews bounds the work a small file can cause: 1,000 packages
+	// times 1,000 jobs would otherwise be a million job views. The largest
+	// real config in testdata has 22.
+	maxJobViews = 1_000
 )
 
 func (o Options) maxBytes() int {
@@ -130,10 +134,16 @@ func (l *loader) load(root *node) *Config {
 	}
 
 	entries := l.jobs(jobsNode, names)
+	views := 0
 	for _, e := range entries {
 		selected := e.packages
 		if selected == nil {
 			selected = names
+		}
+		views += len(e.triggers) * len(selected)
+		if views > maxJobViews {
+			l.p.errorf(e.at, "the jobs expand to more than %d job views (job × trigger × package); refusing the file", maxJobViews)
+			break
 		}
 		for _, trig := range e.triggers {
 			for _, pkg := range selected {

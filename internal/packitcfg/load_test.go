@@ -313,3 +313,28 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+func TestTooManyJobViewsIsRefused(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("packages:\n")
+	for i := range 40 {
+		fmt.Fprintf(&b, "  p%d: {specfile_path: a.spec}\n", i)
+	}
+	b.WriteString("jobs:\n")
+	for range 30 {
+		b.WriteString("  - {job: tests, trigger: commit}\n")
+	}
+	errs := loadErrors(t, b.String())
+	// 25 jobs × 40 packages = 1,000 views fit; the 26th job (line 67) does not.
+	eq(t, "errors", errs, []string{".packit.yaml:67:5: the jobs expand to more than 1000 job views (job × trigger × package); refusing the file"})
+}
+
+func TestErrorListIsCapped(t *testing.T) {
+	var b strings.Builder
+	for i := range 200 {
+		fmt.Fprintf(&b, "k%d: 1\n", i)
+	}
+	errs := loadErrors(t, b.String())
+	eq(t, "count", len(errs), 51)
+	eq(t, "last", strings.HasSuffix(errs[50], "too many errors; stopping here"), true)
+}
