@@ -325,8 +325,8 @@ func TestTooManyJobViewsIsRefused(t *testing.T) {
 		b.WriteString("  - {job: tests, trigger: commit}\n")
 	}
 	errs := loadErrors(t, b.String())
-	// 25 jobs × 40 packages = 1,000 views fit; the 26th job (line 67) does not.
-	eq(t, "errors", errs, []string{".packit.yaml:67:5: the jobs expand to more than 1000 job views (job × trigger × package); refusing the file"})
+	// 25 jobs × 40 packages = 1,000 views fit; the 26th job (line 42+26) does not.
+	eq(t, "errors", errs, []string{".packit.yaml:68:5: the jobs expand to more than 1000 job views (job × trigger × package); refusing the file"})
 }
 
 func TestErrorListIsCapped(t *testing.T) {
