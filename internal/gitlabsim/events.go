@@ -81,7 +81,8 @@ func (s *Simulator) userLocked(username string) (*User, error) {
 	return u, nil
 }
 
-// PushCommits pushes commits to a branch as username, like `git push`: it
+// PushCommits pushes commits to a branch as username, like `git push` (a
+// new branch starts from the default branch): it
 // fires a Push Hook on the project and a Merge Request Hook (action
 // "update", with oldrev) on every open merge request from that branch,
 // whose refs/merge-requests/N/head moves along. It returns the new head.
@@ -95,8 +96,9 @@ func (s *Simulator) PushCommits(ctx context.Context, projectID int64, branch, us
 	}
 	before := r.refSHA(ctx, "refs/heads/"+branch)
 	after := before
+	defaultBranch := s.mustProject(projectID).DefaultBranch
 	for _, c := range commits {
-		if after, _, err = r.commitFiles(ctx, branch, c.Message, c.Changes, who); err != nil {
+		if after, _, err = r.commitFiles(ctx, branch, defaultBranch, c.Message, c.Changes, who); err != nil {
 			return "", err
 		}
 	}

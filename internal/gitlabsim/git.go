@@ -90,11 +90,16 @@ type FileChange struct {
 	Delete  bool
 }
 
-// commitFiles writes a commit on top of branch (or as a root commit when the
-// branch does not exist yet) and moves the branch to it. It returns the new
-// commit and the branch's previous head ("" if it was created).
-func (r repo) commitFiles(ctx context.Context, branch, message string, changes []FileChange, who gitIdentity) (newSHA, oldSHA string, err error) {
+// commitFiles writes a commit on top of branch and moves the branch to it. A
+// branch that does not exist yet starts from the branch startFrom, or as a
+// root commit when that does not exist either. It returns the new commit and
+// the branch's previous head ("" if it was created).
+func (r repo) commitFiles(ctx context.Context, branch, startFrom, message string, changes []FileChange, who gitIdentity) (newSHA, oldSHA string, err error) {
 	oldSHA = r.refSHA(ctx, "refs/heads/"+branch)
+	parent := oldSHA
+	if parent == "" {
+		parent = r.refSHA(ctx, "refs/heads/"+startFrom)
+	}
 	index, err := os.CreateTemp("", "gitlabsim-index-*")
 	if err != nil {
 		return "", "", fmt.Errorf("temporary index: %w", err)
@@ -109,8 +114,8 @@ func (r repo) commitFiles(ctx context.Context, branch, message string, changes [
 	}
 	defer func() { _ = os.Remove(indexPath) }() // a leftover temp file is harmless
 	env := []string{"GIT_INDEX_FILE=" + indexPath}
-	if oldSHA != "" {
-		if _, err := r.run(ctx, env, nil, "read-tree", oldSHA); err != nil {
+	if parent != "" {
+		if _, err := r.run(ctx, env, nil, "read-tree", parent); err != nil {
 			return "", "", err
 		}
 	}
@@ -135,8 +140,8 @@ func (r repo) commitFiles(ctx context.Context, branch, message string, changes [
 		return "", "", err
 	}
 	args := []string{"commit-tree", strings.TrimSpace(string(tree)), "-m", message}
-	if oldSHA != "" {
-		args = append(args, "-p", oldSHA)
+	if parent != "" {
+		args = append(args, "-p", parent)
 	}
 	newSHA, err = r.commitTree(ctx, who, args...)
 	if err != nil {

@@ -617,14 +617,14 @@ func (s *Simulator) canReadCodeLocked(u *User, p *Project) bool {
 }
 
 // CommitFiles writes one commit on a branch without firing any webhook: use
-// it to set up a repository. author is a username; empty means the project's
+// it to set up a repository. A new branch starts from the default branch. author is a username; empty means the project's
 // first user. It returns the new commit SHA.
 func (s *Simulator) CommitFiles(ctx context.Context, projectID int64, branch, message string, changes []FileChange, author string) (string, error) {
 	r, who, err := s.repoAndIdentity(projectID, author)
 	if err != nil {
 		return "", err
 	}
-	sha, _, err := r.commitFiles(ctx, branch, message, changes, who)
+	sha, _, err := r.commitFiles(ctx, branch, s.mustProject(projectID).DefaultBranch, message, changes, who)
 	return sha, err
 }
 
