@@ -27,7 +27,7 @@ const fixtures = "../forge/gitlab/testdata/webhooks"
 const adminToken = "admin-secret-for-tests"
 
 type harness struct {
-	t       *testing.T
+	t       testing.TB
 	url     string
 	srv     *server.Server
 	store   *store.Store
@@ -45,8 +45,14 @@ func newHarness(t *testing.T, dbURL string, instances ...string) *harness {
 	return newHarnessDir(t, filepath.Join(t.TempDir(), "data"), dbURL, instances...)
 }
 
+// newHarnessTB is newHarness for benchmarks.
+func newHarnessTB(t testing.TB, dbURL string, instances ...string) *harness {
+	t.Helper()
+	return newHarnessDir(t, filepath.Join(t.TempDir(), "data"), dbURL, instances...)
+}
+
 // newHarnessDir runs a real server with its data (and key file) in dataDir.
-func newHarnessDir(t *testing.T, dataDir, dbURL string, instances ...string) *harness {
+func newHarnessDir(t testing.TB, dataDir, dbURL string, instances ...string) *harness {
 	t.Helper()
 	env := map[string]string{"UPBUILD_ADMIN_TOKEN": adminToken}
 	cfg, err := config.Load("", func(k string) string { return env[k] })
