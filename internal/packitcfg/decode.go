@@ -210,8 +210,9 @@ func str(field func(*Settings) *string) keyHandler {
 
 func boolean(field func(*Settings) *bool) keyHandler {
 	return func(d *decoder, n *node, s *Settings) {
-		if n.kind == kindNull {
-			*field(s) = *field(&Settings{})
+		if n.kind == kindNull { // null clears an inherited value back to the default
+			defaults := defaultSettings()
+			*field(s) = *field(&defaults)
 			return
 		}
 		if v, ok := d.asBool(n); ok {

@@ -3,7 +3,7 @@
 // keys, the top-level `_` key dropped, top-level and package values
 // inherited by jobs, default jobs, and Packit's strict schema, where an
 // unknown or removed key is an error. Every error names the file, line and
-// column. The rules follow /work/shared/packit-config.md (packit 69d783e8).
+// column. The rules follow Packit's code as of packit 69d783e8 (2026-08-04).
 package packitcfg
 
 import (

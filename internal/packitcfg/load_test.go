@@ -338,3 +338,18 @@ func TestErrorListIsCapped(t *testing.T) {
 	eq(t, "count", len(errs), 51)
 	eq(t, "last", strings.HasSuffix(errs[50], "too many errors; stopping here"), true)
 }
+
+func TestNullClearsInheritedValue(t *testing.T) {
+	cfg := mustLoad(t, `
+specfile_path: a.spec
+update_release: false
+release_suffix: top
+jobs:
+  - {job: copr_build, trigger: pull_request, update_release: null, release_suffix: null}
+  - {job: copr_build, trigger: commit}
+`, packitcfg.Options{RepoName: "a"})
+	eq(t, "cleared to the default", cfg.Jobs[0].UpdateRelease, true)
+	eq(t, "cleared suffix", cfg.Jobs[0].ReleaseSuffix, "")
+	eq(t, "inherited", cfg.Jobs[1].UpdateRelease, false)
+	eq(t, "inherited suffix", cfg.Jobs[1].ReleaseSuffix, "top")
+}
