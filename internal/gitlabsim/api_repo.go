@@ -210,6 +210,7 @@ func (s *Simulator) postStatus(q *request, p *Project, sha string) *apiError {
 		req.name = name
 	}
 	req.ref, _ = q.str("ref")
+	req.refGiven = req.ref != ""
 	req.targetURL, _ = q.str("target_url")
 	req.description, _ = q.str("description")
 	pipelineID, _, apiErr := q.int64("pipeline_id")

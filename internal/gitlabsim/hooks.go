@@ -386,8 +386,11 @@ func (s *Simulator) deliver(job deliveryJob) {
 	}
 	if spec.SigningToken != "" {
 		ts := now.Unix()
-		sig, err := Sign(spec.SigningToken, job.idempotencyKey, ts, job.body)
-		if err == nil {
+		// AddHook validated the token, so signing cannot fail here; the
+		// error never contains the token.
+		if sig, err := Sign(spec.SigningToken, job.idempotencyKey, ts, job.body); err != nil {
+			s.log.Warn("gitlabsim: cannot sign webhook", "hook", job.hookID, "err", err)
+		} else {
 			header.Set("webhook-id", job.idempotencyKey)
 			header.Set("webhook-timestamp", strconv.FormatInt(ts, 10))
 			header.Set("webhook-signature", sig)

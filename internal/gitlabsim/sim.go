@@ -5,6 +5,27 @@
 // webhook headers, signatures and auto-disabling. Tests and the demo drive it
 // through its Go API (which fires webhooks the way GitLab does) and talk to it
 // over HTTP with the real GitLab client.
+//
+// Choices made where GitLab's behaviour depends on context:
+//   - Authentication: a PRIVATE-TOKEN or "Authorization: Bearer" header. A
+//     wrong token is 401; no token is an anonymous caller who may read public
+//     projects, as on GitLab; writes and GET /user need a user (401).
+//   - Hidden projects are "404 Project Not Found". Code (files, tree, git
+//     clone) of a private project needs Reporter; merge requests of a private
+//     project are hidden from Guests.
+//   - Commit statuses: see statuses.go for the pipeline and job rules.
+//   - Throttled API calls (APIRequestsPerMinute) answer 429 "Retry later"
+//     with Retry-After and RateLimit-* headers, which appear only on
+//     throttled answers; the note limit answers GitLab's application-limit
+//     body with Retry-After and RateLimit-Reset only.
+//   - Webhooks go out one queue per hook, in order. A delivery to a disabled
+//     hook is recorded as Skipped and not sent. ResendDelivery ignores
+//     disabling, like the "Resend Request" button.
+//   - FaultDown closes the connection without answering (the client sees a
+//     connection reset/EOF), which is what a restarting GitLab looks like
+//     behind a proxy.
+//   - Git over HTTP is read-only: pushes go through PushCommits so that the
+//     right webhooks fire.
 package gitlabsim
 
 import (

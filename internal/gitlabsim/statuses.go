@@ -7,10 +7,12 @@ import (
 
 // Commit statuses follow GitLab's Ci::CreateCommitStatusService:
 //
-//   - The status goes into the newest pipeline of the SHA (restricted to
-//     pipeline_id and ref when given); when none matches, a new pipeline with
-//     source "external" is created. So statuses without pipeline_id land in
-//     the latest pipeline of that SHA and ref.
+//   - The status goes into the newest pipeline of the SHA, restricted to
+//     pipeline_id and to ref only when those parameters are given; when none
+//     matches (an unknown pipeline_id included), a new pipeline with source
+//     "external" is created. So statuses without pipeline_id land in the
+//     latest pipeline of that SHA (and ref, if given). Without ref, the
+//     status's ref is the first branch (then tag) holding the commit.
 //   - Inside the pipeline, a status is found by (name, ref, user) only while
 //     it is pending or running; that job is moved by the requested state.
 //   - A finished status (success, failed, canceled, skipped) is never moved:
@@ -68,6 +70,7 @@ type StatusTransition struct {
 
 type statusRequest struct {
 	sha, state, name, ref, targetURL, description string
+	refGiven                                      bool
 	pipelineID                                    int64
 	coverage                                      *float64
 }
@@ -124,7 +127,7 @@ func applyState(current, requested string) ([]string, error) {
 // setStatusLocked applies a status request; the caller has checked access
 // and that the commit exists, and resolved req.ref.
 func (s *Simulator) setStatusLocked(p *Project, u *User, req statusRequest) (*CommitStatus, error) {
-	pipeline := s.matchingPipelineLocked(p.ID, req.sha, req.ref, req.pipelineID)
+	pipeline := s.matchingPipelineLocked(p.ID, req)
 	if pipeline == nil {
 		pipeline = &Pipeline{
 			ID: s.nextIDLocked("pipeline"), IID: s.nextIDLocked(fmt.Sprintf("pipeline-iid-%d", p.ID)),
@@ -185,13 +188,13 @@ func (s *Simulator) setStatusLocked(p *Project, u *User, req statusRequest) (*Co
 	return job, nil
 }
 
-func (s *Simulator) matchingPipelineLocked(projectID int64, sha, ref string, pipelineID int64) *Pipeline {
+func (s *Simulator) matchingPipelineLocked(projectID int64, req statusRequest) *Pipeline {
 	var newest *Pipeline
 	for _, pl := range s.pipelines {
-		if pl.ProjectID != projectID || pl.SHA != sha || pl.Ref != ref {
+		if pl.ProjectID != projectID || pl.SHA != req.sha || (req.refGiven && pl.Ref != req.ref) {
 			continue
 		}
-		if pipelineID != 0 && pl.ID != pipelineID {
+		if req.pipelineID != 0 && pl.ID != req.pipelineID {
 			continue
 		}
 		if newest == nil || pl.ID > newest.ID {

@@ -125,8 +125,17 @@ func TestStatusesShareOneExternalPipeline(t *testing.T) {
 	if other.PipelineID == first.PipelineID {
 		t.Errorf("status on ref v1 reused the pipeline of main")
 	}
-	if got := len(w.sim.Statuses(w.project.ID, sha)); got != 4 {
-		t.Errorf("Statuses() has %d, want 4", got)
+	// Without ref, a status joins the newest pipeline of the SHA whatever its
+	// ref, and gets the first branch holding the commit as its own ref.
+	noRef, err := setStatus(c, w.project.ID, sha, "pending", "d", func(o *gitlab.SetCommitStatusOptions) { o.Ref = nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if noRef.PipelineID != other.PipelineID || noRef.Ref != "main" {
+		t.Errorf("status without ref: pipeline %d ref %s, want pipeline %d ref main", noRef.PipelineID, noRef.Ref, other.PipelineID)
+	}
+	if got := len(w.sim.Statuses(w.project.ID, sha)); got != 5 {
+		t.Errorf("Statuses() has %d, want 5", got)
 	}
 }
 
