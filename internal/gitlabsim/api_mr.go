@@ -511,9 +511,14 @@ func (s *Simulator) postHook(q *request, p *Project) *apiError {
 	}
 	spec.Token, _ = q.str("token")
 	spec.SigningToken, _ = q.str("signing_token")
+	if spec.SigningToken != "" {
+		if _, err := signingKey(spec.SigningToken); err != nil {
+			return badRequest(map[string][]string{"signing_token": {"is invalid"}})
+		}
+	}
 	h, err := s.AddHook(p.ID, spec)
 	if err != nil {
-		return badRequest(map[string][]string{"url": {"is blocked or invalid"}})
+		return badParam("Invalid url given")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
