@@ -86,7 +86,7 @@ type Plan struct {
 	DeliveryID int64
 	// Run is created unless its RunKey exists already (then nothing of
 	// Run, Jobs or Statuses is written, and Created is false).
-	Run *Run
+	Run  *Run
 	Jobs []Job
 	// Actions are things to say on GitLab (replies, issues, emoji).
 	Actions []ForgeAction
