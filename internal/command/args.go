@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // flag is one option of a command, with argparse's behaviour.
@@ -107,6 +108,10 @@ func parseArgs(prefix string, args []string) (Command, string) {
 	// Options before the sub-command belong to the top-level parser.
 	i := 0
 	for i < len(args) && looksLikeFlag(args[i]) {
+		if args[i] == "--" {
+			i++
+			break
+		}
 		n, msg := applyFlag(&c, []flag{packageFlag()}, args, i, "before the command")
 		if msg != "" {
 			return c, msg
@@ -188,8 +193,9 @@ func applyFlag(c *Command, flags []flag, args []string, i int, where string) (in
 		typed, value, hasValue = strings.Cut(word, "=")
 	} else {
 		// A short option: -i value, -i=value or -ivalue.
-		typed = word[:2]
-		if rest := word[2:]; rest != "" {
+		_, size := utf8.DecodeRuneInString(word[1:])
+		typed = word[:1+size]
+		if rest := word[1+size:]; rest != "" {
 			value, hasValue = strings.TrimPrefix(rest, "="), true
 		}
 	}
@@ -227,7 +233,7 @@ func lookupFlag(flags []flag, typed, where string) (flag, string) {
 			}
 		}
 	}
-	if strings.HasPrefix(typed, "--") {
+	if len(typed) > len("--") && strings.HasPrefix(typed, "--") {
 		for _, f := range flags {
 			for _, n := range f.names {
 				if strings.HasPrefix(n, typed) {

@@ -11,8 +11,9 @@ type markdown struct {
 }
 
 // skip takes the next line, trimmed, and reports whether it is code, a fence,
-// or quoted. A fence that is never closed runs to the end of the comment, as
-// in CommonMark.
+// or inside a >>> quote. A fence that is never closed runs to the end of the
+// comment, as in CommonMark. A one-line quote needs no rule: its first word
+// starts with ">", so it is never a prefix.
 func (m *markdown) skip(line string) bool {
 	switch {
 	case m.fenceLen > 0:
@@ -34,7 +35,7 @@ func (m *markdown) skip(line string) bool {
 		m.inQuote = true
 		return true
 	}
-	return strings.HasPrefix(line, ">")
+	return false
 }
 
 // opensFence reports whether line opens a fenced code block: three or more

@@ -4,11 +4,12 @@ import "strings"
 
 // closest returns the candidate nearest to word, if it is near enough to be
 // a likely typo: at most one edit for words shorter than five bytes, two
-// otherwise. Case is ignored, so "Build" suggests "build". Ties go to the
+// otherwise, and nothing for words under three bytes, which are too short to
+// guess from. Case is ignored, so "Build" suggests "build". Ties go to the
 // earlier candidate.
 func closest(word string, candidates []string) (string, bool) {
 	const longest = 64 // no command or flag is this long; spare the work
-	if len(word) > longest {
+	if len(word) < 3 || len(word) > longest {
 		return "", false
 	}
 	limit := 1
