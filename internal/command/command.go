@@ -143,6 +143,7 @@ type Error struct {
 	Msg  string
 }
 
+// Error formats e as "line N: message", for logs.
 func (e *Error) Error() string {
 	return fmt.Sprintf("line %d: %s", e.Line, e.Msg)
 }

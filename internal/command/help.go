@@ -15,7 +15,7 @@ func summary(n Name) string {
 	case NameRebuildFailed:
 		return "build again only the targets whose build failed"
 	case NameTest:
-		return "run the tests again; --identifier, --labels and --env select jobs and set variables; a merge request of another project adds its builds"
+		return "run the tests again; --identifier and --labels select jobs, --env sets a variable (KEY= unsets it), and a merge request of another project adds its builds"
 	case NameRetestFailed:
 		return "run again only the tests that failed"
 	case NameUpstreamKojiBuild:
