@@ -112,7 +112,9 @@ func TestTransientFailuresAreRetriedOnlyWhenSafe(t *testing.T) {
 	sha := w.head(t, w.hello.ID, "main")
 	hello := projectPath(w.hello.ID)
 	notesPath := fmt.Sprintf("%s/merge_requests/%d/notes", hello, mr.IID)
-	count := func(method, path string) int { return len(w.rec.requests(method, strings.TrimPrefix(path, "/api/v4/"))) }
+	count := func(method, path string) int {
+		return len(w.rec.requests(method, strings.TrimPrefix(path, "/api/v4/")))
+	}
 
 	type attempt struct {
 		name   string
