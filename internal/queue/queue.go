@@ -430,4 +430,3 @@ func (w *executeWorker) Work(ctx context.Context, job *river.Job[ExecuteJob]) er
 		return fmt.Errorf("job %d: %w", job.Args.JobID, err)
 	}
 }
-
