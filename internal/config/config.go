@@ -55,6 +55,21 @@ type Config struct {
 	// SignatureTolerance is how old or how far in the future a signed
 	// delivery's webhook-timestamp may be.
 	SignatureTolerance time.Duration `yaml:"signature_tolerance"`
+
+	// AllowedNamespaces limits which projects upbuild works for: entries
+	// are an instance URL plus a namespace prefix (covering subgroups),
+	// e.g. https://gitlab.gnome.org/GNOME. Empty allows every project that
+	// has a token.
+	AllowedNamespaces []string `yaml:"allowed_namespaces"`
+	// ApprovalPolicy says which merge requests wait for a Developer's
+	// "/packit approve": off, forks (MRs from forks by people without
+	// Developer access) or all (every MR by someone without Developer access).
+	ApprovalPolicy string `yaml:"approval_policy"`
+	// CommandPrefixes start comment commands.
+	CommandPrefixes []string `yaml:"command_prefixes"`
+	// TargetAliasesFile replaces the built-in table of target aliases
+	// (fedora-all, epel-all ...), since Bodhi cannot be asked at run time.
+	TargetAliasesFile string `yaml:"target_aliases_file"`
 }
 
 // Defaults returns the embedded defaults: everything a newcomer needs to run
@@ -71,6 +86,8 @@ func Defaults() Config {
 		AdminTokenEnv:      "UPBUILD_ADMIN_TOKEN",
 		TokenCacheTTL:      2 * time.Second,
 		SignatureTolerance: 5 * time.Minute,
+		ApprovalPolicy:     "forks",
+		CommandPrefixes:    []string{"/packit"},
 	}
 }
 
@@ -181,6 +198,21 @@ func (c *Config) finish() error {
 	}
 	if c.TokenCacheTTL < 0 || c.SignatureTolerance <= 0 {
 		return errors.New("config: token_cache_ttl must be >= 0 and signature_tolerance > 0")
+	}
+	switch c.ApprovalPolicy {
+	case "off", "forks", "all":
+	default:
+		return fmt.Errorf("config: approval_policy %q: want off, forks or all", c.ApprovalPolicy)
+	}
+	if len(c.CommandPrefixes) == 0 {
+		return errors.New("config: command_prefixes must not be empty")
+	}
+	for i, ns := range c.AllowedNamespaces {
+		u, err := url.Parse(ns)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("config: allowed_namespaces[%d] %q must be an instance URL with a namespace path", i, ns)
+		}
+		c.AllowedNamespaces[i] = strings.TrimRight(ns, "/")
 	}
 	u, err := url.Parse(c.PublicURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

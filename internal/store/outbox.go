@@ -40,7 +40,7 @@ type StatusRow struct {
 // GitLabState maps a job state to the commit status state that shows it.
 func GitLabState(jobState string) string {
 	switch jobState {
-	case JobQueued, JobWaiting:
+	case JobQueued, JobWaiting, JobHeld:
 		return "pending"
 	case JobRunning:
 		return "running"
@@ -357,4 +357,15 @@ func (s *Store) Approved(ctx context.Context, mr MRRef, sha string) (bool, error
 		return false, fmt.Errorf("check approval: %w", err)
 	}
 	return n > 0, nil
+}
+
+// advanceStatusDescription changes only the description of a job's status
+// (its state stays), as when held jobs are approved and queued.
+func (s *Store) advanceStatusDescription(ctx context.Context, tx *sql.Tx, jobID int64, description string, now time.Time) error {
+	_, err := tx.ExecContext(ctx, s.q(`UPDATE status_outbox SET description = ?, version = version + 1, attempts = 0,
+		next_attempt_at = ?, updated_at = ? WHERE job_id = ?`), description, micros(now), micros(now), jobID)
+	if err != nil {
+		return fmt.Errorf("update status description of job %d: %w", jobID, err)
+	}
+	return nil
 }

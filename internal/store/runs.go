@@ -19,7 +19,8 @@ const (
 
 // Job states. The first three are not final.
 const (
-	JobWaiting  = "waiting" // manual_trigger, or held for approval
+	JobWaiting  = "waiting" // manual_trigger: runs only when a comment asks
+	JobHeld     = "held"    // a fork MR awaiting /packit approve
 	JobQueued   = "queued"
 	JobRunning  = "running"
 	JobSuccess  = "success"
@@ -32,7 +33,7 @@ const (
 // JobFinal reports whether a job state is final.
 func JobFinal(state string) bool {
 	switch state {
-	case JobWaiting, JobQueued, JobRunning:
+	case JobWaiting, JobHeld, JobQueued, JobRunning:
 		return false
 	}
 	return true
@@ -190,7 +191,7 @@ func nonEmpty(s, def string) string {
 // cancelMRJobs cancels every unfinished job of the MR's runs.
 func (s *Store) cancelMRJobs(ctx context.Context, tx *sql.Tx, mr MRRef, now time.Time) ([]Job, error) {
 	rows, err := tx.QueryContext(ctx, s.q(`SELECT `+jobColumns+` FROM jobs j JOIN runs r ON r.id = j.run_id
-		WHERE r.instance = ? AND r.project_id = ? AND r.mr_iid = ? AND j.state IN ('waiting', 'queued', 'running')`),
+		WHERE r.instance = ? AND r.project_id = ? AND r.mr_iid = ? AND j.state IN ('waiting', 'held', 'queued', 'running')`),
 		mr.Instance, mr.ProjectID, mr.IID)
 	if err != nil {
 		return nil, fmt.Errorf("find superseded jobs: %w", err)
@@ -432,4 +433,74 @@ func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+// ReleaseHeldJobs queues the held jobs of an MR's runs at one SHA (after
+// /packit approve) and returns their IDs.
+func (s *Store) ReleaseHeldJobs(ctx context.Context, mr MRRef, sha, description string) ([]int64, error) {
+	now := time.Now()
+	var ids []int64
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, s.q(`SELECT j.id, r.id FROM jobs j JOIN runs r ON r.id = j.run_id
+			WHERE r.instance = ? AND r.project_id = ? AND r.mr_iid = ? AND r.sha = ? AND j.state = 'held'`),
+			mr.Instance, mr.ProjectID, mr.IID, sha)
+		if err != nil {
+			return fmt.Errorf("find held jobs: %w", err)
+		}
+		runs := map[int64]bool{}
+		for rows.Next() {
+			var id, runID int64
+			if err := rows.Scan(&id, &runID); err != nil {
+				rows.Close()
+				return fmt.Errorf("scan held job: %w", err)
+			}
+			ids = append(ids, id)
+			runs[runID] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("find held jobs: %w", err)
+		}
+		for _, id := range ids {
+			if _, err := tx.ExecContext(ctx, s.q(`UPDATE jobs SET state = ?, description = ? WHERE id = ?`), JobQueued, description, id); err != nil {
+				return fmt.Errorf("release job %d: %w", id, err)
+			}
+			if err := s.advanceStatusDescription(ctx, tx, id, description, now); err != nil {
+				return err
+			}
+		}
+		for runID := range runs {
+			if _, err := tx.ExecContext(ctx, s.q(`UPDATE runs SET state = ?, message = '' WHERE id = ? AND state = ?`), RunRunning, runID, RunWaiting); err != nil {
+				return fmt.Errorf("release run %d: %w", runID, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("release held jobs: %w", err)
+	}
+	return ids, nil
+}
+
+// LatestJobStates returns, for an MR's runs at one SHA, the state of the
+// newest job of each status name (for /packit retest-failed and rebuild-failed).
+func (s *Store) LatestJobStates(ctx context.Context, mr MRRef, sha string) (map[string]string, error) {
+	rows, err := s.read.QueryContext(ctx, s.q(`SELECT j.status_name, j.state FROM jobs j JOIN runs r ON r.id = j.run_id
+		WHERE r.instance = ? AND r.project_id = ? AND r.mr_iid = ? AND r.sha = ? ORDER BY j.id`), mr.Instance, mr.ProjectID, mr.IID, sha)
+	if err != nil {
+		return nil, fmt.Errorf("latest job states: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var name, state string
+		if err := rows.Scan(&name, &state); err != nil {
+			return nil, fmt.Errorf("latest job states: %w", err)
+		}
+		out[name] = state
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("latest job states: %w", err)
+	}
+	return out, nil
 }
