@@ -1,0 +1,282 @@
+// Package plan turns stored deliveries into runs and jobs: it reads the
+// project's .packit.yaml at the event's commit, applies Packit's triggers and
+// upbuild's policies (allow-list, drafts, the fork approval gate, comment
+// commands and who may use them) and writes the result to the store in one
+// transaction. It finds its work in the store, so intake never calls it.
+package plan
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"upbuild.dev/upbuild/internal/forge"
+	"upbuild.dev/upbuild/internal/packitcfg"
+	"upbuild.dev/upbuild/internal/store"
+)
+
+// Policy is the operator's say over what runs.
+type Policy struct {
+	// AllowedNamespaces are instance URL + namespace prefixes; empty allows all.
+	AllowedNamespaces []string
+	// ApprovalPolicy is off, forks or all.
+	ApprovalPolicy string
+	// CommandPrefixes start comment commands ("/packit").
+	CommandPrefixes []string
+	// Aliases resolve target aliases such as fedora-all.
+	Aliases packitcfg.AliasTable
+}
+
+// Options configure a Planner.
+type Options struct {
+	Store  *store.Store
+	Forges map[string]forge.Forge // by instance URL
+	// Enqueue hands queued job IDs to the job queue.
+	Enqueue func(ctx context.Context, jobIDs ...int64) error
+	// Changed is called after the store gained something to report.
+	Changed   func()
+	PublicURL string
+	Policy    Policy
+	Logger    *slog.Logger
+	// PollInterval is how often the store is checked when nothing wakes
+	// the planner (other processes' deliveries). Default 250 ms.
+	PollInterval time.Duration
+	// Parallel is how many projects are planned at once. Default 8.
+	Parallel int
+}
+
+// Planner plans stored deliveries.
+type Planner struct {
+	opts  Options
+	wake  chan struct{}
+	mu    sync.Mutex
+	retry map[int64]time.Time // delivery → earliest next attempt after a transient failure
+	fails map[int64]int
+	bots  map[string]forge.User // instance → the bot user, once known
+}
+
+// New builds a Planner.
+func New(opts Options) (*Planner, error) {
+	if opts.Store == nil || opts.Enqueue == nil {
+		return nil, errors.New("plan: Store and Enqueue are required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Changed == nil {
+		opts.Changed = func() {}
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = 250 * time.Millisecond
+	}
+	if opts.Parallel <= 0 {
+		opts.Parallel = 8
+	}
+	if len(opts.Policy.CommandPrefixes) == 0 {
+		opts.Policy.CommandPrefixes = []string{"/packit"}
+	}
+	if opts.Policy.ApprovalPolicy == "" {
+		opts.Policy.ApprovalPolicy = "forks"
+	}
+	if opts.Policy.Aliases == nil {
+		opts.Policy.Aliases = packitcfg.DefaultAliasTable()
+	}
+	return &Planner{opts: opts, wake: make(chan struct{}, 1), retry: map[int64]time.Time{},
+		fails: map[int64]int{}, bots: map[string]forge.User{}}, nil
+}
+
+// Wake makes the planner look for new deliveries at once.
+func (p *Planner) Wake() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run plans deliveries until ctx ends.
+func (p *Planner) Run(ctx context.Context) error {
+	t := time.NewTicker(p.opts.PollInterval)
+	defer t.Stop()
+	for {
+		if _, err := p.PlanPending(ctx); err != nil && ctx.Err() == nil {
+			p.opts.Logger.Warn("planning", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-p.wake:
+		case <-t.C:
+		}
+	}
+}
+
+// PlanPending plans every delivery that is due now and returns how many
+// were planned. Deliveries of one project are planned in order; different
+// projects in parallel.
+func (p *Planner) PlanPending(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		list, err := p.opts.Store.UnplannedDeliveries(ctx, 200)
+		if err != nil {
+			return total, err
+		}
+		groups := map[string][]store.UnplannedDelivery{}
+		var order []string
+		now := time.Now()
+		for _, d := range list {
+			if p.waiting(d.ID, now) {
+				continue
+			}
+			key := fmt.Sprintf("%s|%d", d.Instance, d.ProjectID)
+			if _, ok := groups[key]; !ok {
+				order = append(order, key)
+			}
+			groups[key] = append(groups[key], d)
+		}
+		if len(order) == 0 {
+			return total, nil
+		}
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, p.opts.Parallel)
+		planned := 0
+		for _, key := range order {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func(ds []store.UnplannedDelivery) {
+				defer wg.Done()
+				defer func() { <-sem }()
+				for _, d := range ds {
+					err := p.planDelivery(ctx, d)
+					if err != nil {
+						p.backOff(d.ID, err)
+						// Later deliveries of the project wait, so order holds.
+						return
+					}
+					p.forget(d.ID)
+					mu.Lock()
+					planned++
+					mu.Unlock()
+				}
+			}(groups[key])
+		}
+		wg.Wait()
+		total += planned
+		if planned == 0 || ctx.Err() != nil {
+			return total, ctx.Err()
+		}
+	}
+}
+
+func (p *Planner) waiting(id int64, now time.Time) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	at, ok := p.retry[id]
+	return ok && now.Before(at)
+}
+
+func (p *Planner) forget(id int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.retry, id)
+	delete(p.fails, id)
+}
+
+// backOff schedules a delivery whose planning failed (GitLab unreachable,
+// database busy) for a later attempt, doubling the wait up to 5 minutes.
+func (p *Planner) backOff(id int64, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.fails[id]++
+	wait := time.Second << min(p.fails[id]-1, 8)
+	var rl *forge.RateLimitedError
+	if errors.As(err, &rl) && rl.RetryAfter > 0 {
+		wait = rl.RetryAfter
+	}
+	wait = min(wait, 5*time.Minute)
+	p.retry[id] = time.Now().Add(wait)
+	p.opts.Logger.Warn("planning a delivery failed; will retry", "delivery", id, "in", wait, "err", err)
+}
+
+// planDelivery plans one delivery. A returned error means "try again
+// later"; everything else, including bad configs, ends with the delivery
+// marked planned.
+func (p *Planner) planDelivery(ctx context.Context, d store.UnplannedDelivery) error {
+	var ev forge.Event
+	if err := json.Unmarshal(d.Event, &ev); err != nil {
+		// Cannot happen for rows intake wrote; do not retry forever.
+		p.opts.Logger.Error("undecodable stored event", "delivery", d.ID, "err", err)
+		return p.done(ctx, d.ID)
+	}
+	fg := p.opts.Forges[d.Instance]
+	if fg == nil {
+		p.opts.Logger.Warn("no bot token for instance; delivery recorded but not planned", "instance", d.Instance, "delivery", d.ID)
+		return p.done(ctx, d.ID)
+	}
+	in := &input{p: p, d: d, ev: ev, forge: fg}
+	switch ev.Kind {
+	case forge.KindMergeRequest:
+		return in.mergeRequest(ctx)
+	case forge.KindPush:
+		return in.trigger(ctx, packitcfg.TriggerCommit)
+	case forge.KindTagPush, forge.KindRelease:
+		return in.trigger(ctx, packitcfg.TriggerRelease)
+	case forge.KindComment:
+		return in.comment(ctx)
+	}
+	return p.done(ctx, d.ID)
+}
+
+// done marks a delivery planned with nothing else to write.
+func (p *Planner) done(ctx context.Context, deliveryID int64) error {
+	_, err := p.opts.Store.ApplyPlan(ctx, store.Plan{DeliveryID: deliveryID}, nil)
+	return err
+}
+
+// allowed reports whether a project is inside the allow-list.
+func (p *Planner) allowed(instance, projectPath string) bool {
+	if len(p.opts.Policy.AllowedNamespaces) == 0 {
+		return true
+	}
+	full := strings.ToLower(instance + "/" + projectPath)
+	for _, ns := range p.opts.Policy.AllowedNamespaces {
+		ns = strings.ToLower(ns)
+		if full == ns || strings.HasPrefix(full, ns+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// bot returns the bot user of an instance, asking the forge once.
+func (p *Planner) bot(ctx context.Context, instance string, fg forge.Forge) (forge.User, error) {
+	p.mu.Lock()
+	u, ok := p.bots[instance]
+	p.mu.Unlock()
+	if ok {
+		return u, nil
+	}
+	u, err := fg.CurrentUser(ctx)
+	if err != nil {
+		return forge.User{}, fmt.Errorf("who is the bot: %w", err)
+	}
+	p.mu.Lock()
+	p.bots[instance] = u
+	p.mu.Unlock()
+	return u, nil
+}
+
+// jobURL is the page a commit status links to.
+func (p *Planner) jobURL(jobID int64) string {
+	return fmt.Sprintf("%s/jobs/%d", p.opts.PublicURL, jobID)
+}
+
+// isTransient reports whether an error from the forge is worth retrying.
+func isTransient(err error) bool {
+	return errors.Is(err, forge.ErrTransient) || errors.Is(err, context.DeadlineExceeded)
+}
