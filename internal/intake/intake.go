@@ -44,6 +44,9 @@ type Options struct {
 	Metrics            *Metrics
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Accepted is called after a delivery that upbuild acts on was
+	// committed, to nudge the planner in this process. Optional.
+	Accepted func()
 }
 
 // Handler serves webhook deliveries.
@@ -258,6 +261,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		outcome = "accepted"
 		writeJSON(w, http.StatusAccepted, reply{Status: "accepted", DeliveryID: res.ID})
+		if h.opts.Accepted != nil {
+			h.opts.Accepted()
+		}
 	}
 }
 

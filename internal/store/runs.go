@@ -504,3 +504,25 @@ func (s *Store) LatestJobStates(ctx context.Context, mr MRRef, sha string) (map[
 	}
 	return out, nil
 }
+
+// QueuedJobIDs lists jobs waiting in state queued, for re-enqueueing after
+// a crash between planning and enqueueing (enqueueing is idempotent).
+func (s *Store) QueuedJobIDs(ctx context.Context) ([]int64, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT id FROM jobs WHERE state = 'queued' ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("queued jobs: %w", err)
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("queued jobs: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("queued jobs: %w", err)
+	}
+	return ids, nil
+}
