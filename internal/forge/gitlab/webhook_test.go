@@ -228,7 +228,7 @@ func TestNormalizeEveryClientFixture(t *testing.T) {
 
 // The merge request fixture, made consistent: a fork merge request from
 // awesome_space/awesome_project (14) into gitlabhq/gitlab-test (1).
-func forkMergeRequest(t *testing.T, edit func(payload map[string]any)) []byte {
+func forkMergeRequest(t testing.TB, edit func(payload map[string]any)) []byte {
 	t.Helper()
 	return editFixture(t, "merge_request.json", func(payload map[string]any) {
 		attrs := object(t, payload, "object_attributes")
