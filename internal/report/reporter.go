@@ -128,13 +128,13 @@ func (r *Reporter) Wake() {
 // Run sends what is due until ctx ends, then returns ctx's error. Failures
 // of the store are logged and tried again at the next poll.
 func (r *Reporter) Run(ctx context.Context) error {
-	timer := time.NewTimer(0)
+	timer := time.NewTimer(r.poll)
 	defer timer.Stop()
 	for {
 		if err := r.Flush(ctx); err != nil && ctx.Err() == nil {
 			r.log.Warn("reporter: pass failed", "err", err)
 		}
-		timer.Reset(r.poll)
+		timer.Reset(r.poll) // since Go 1.23 this also drops a tick that was not received
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

@@ -23,8 +23,15 @@ func (r *Reporter) sendStatus(ctx context.Context, row store.StatusRow) error {
 		return r.retryStatus(ctx, row, err)
 	}
 	state := forge.StatusState(row.State)
-	if state == forge.StatusSkipped && r.refusesSkipped(row.Instance) {
-		return r.markStatus(ctx, row, noteSkippedRefused)
+	if state == forge.StatusSkipped {
+		if r.refusesSkipped(row.Instance) {
+			return r.markStatus(ctx, row, noteSkippedRefused)
+		}
+		if row.SentState == string(forge.StatusRunning) {
+			// GitLab skips only a status that has not started; one that
+			// started and will not finish reads as canceled.
+			state = forge.StatusCanceled
+		}
 	}
 	pipelineID, err := r.store.Pipeline(ctx, row.Instance, row.ProjectID, row.SHA)
 	if err != nil {
@@ -60,7 +67,7 @@ func (r *Reporter) sendStatus(ctx context.Context, row store.StatusRow) error {
 		}
 	}
 	r.log.Debug("reporter: sent commit status", "instance", row.Instance, "project", row.ProjectID, "sha", row.SHA,
-		"name", row.Name, "state", row.State, "pipeline", got)
+		"name", row.Name, "state", state, "pipeline", got)
 	return r.markStatus(ctx, row, "")
 }
 

@@ -1,11 +1,14 @@
 package report_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -237,4 +240,62 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+func TestStartedStatusThatIsSkippedShowsAsCanceled(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		rep := e.reporter(t)
+		jobs := e.plan(t, run{key: "r1", sha: e.sha, ref: "feature", projectID: e.project.ID, names: []string{"tests", "build"}})
+		e.move(t, jobs[0], store.JobRunning)
+		flush(t, rep)
+		e.move(t, jobs[0], store.JobSkipped)
+		e.move(t, jobs[1], store.JobSkipped)
+		flush(t, rep)
+		if got := e.transitions("tests"); !slices.Equal(got, []string{"created>pending", "pending>running", "running>canceled"}) {
+			t.Errorf("a started status that was skipped: %v", got)
+		}
+		if got := e.transitions("build"); !slices.Equal(got, []string{"created>pending", "pending>skipped"}) {
+			t.Errorf("a pending status that was skipped: %v", got)
+		}
+	})
+}
+
+func TestLogsSayWhatWasSentWhereAndNeverTheToken(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		var logs syncBuffer
+		logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		rep := e.reporter(t, func(o *report.Options) { o.Logger = logger })
+		jobs := e.plan(t, run{key: "r1", sha: e.sha, ref: "feature", projectID: e.project.ID, names: []string{"rpm-build:fedora-rawhide"}})
+		e.sim.InjectFault(gitlabsim.Fault{Kind: gitlabsim.FaultError, Status: 502, Times: 1})
+		flush(t, rep)
+		e.move(t, jobs[0], store.JobSuccess)
+		e.clock.Advance(time.Minute)
+		flush(t, rep)
+
+		text := logs.String()
+		contains(t, "logs", text, "level=WARN", "will retry", "502",
+			"level=DEBUG", "sent commit status", fmt.Sprintf("project=%d", e.project.ID), "sha="+e.sha,
+			"name=rpm-build:fedora-rawhide", "state=success")
+		if strings.Contains(text, e.bot.Token) {
+			t.Fatal("the bot's token is in the logs")
+		}
+	})
+}
+
+// syncBuffer is a log sink safe for parallel writers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
