@@ -37,6 +37,8 @@ type harness struct {
 	http    *httptest.Server
 	logs    *bytes.Buffer
 	stopped bool
+
+	stopBackground func()
 }
 
 // newHarness runs a real server on dbURL with the given instances.
@@ -76,7 +78,11 @@ func newHarnessDir(t testing.TB, dataDir, dbURL string, instances ...string) *ha
 		cancel()
 		t.Fatal(err)
 	}
-	go srv.RunBackground(ctx)
+	stopBackground, err := srv.RunBackground(ctx)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
 	ring, _, err := token.LoadOrCreateKeyring(cfg.KeyFile)
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +95,7 @@ func newHarnessDir(t testing.TB, dataDir, dbURL string, instances ...string) *ha
 		}
 		norm = append(norm, n)
 	}
-	h := &harness{t: t, srv: srv, store: srv.Store(), cfg: cfg, cancel: cancel, logs: logs,
+	h := &harness{t: t, srv: srv, store: srv.Store(), cfg: cfg, cancel: cancel, logs: logs, stopBackground: stopBackground,
 		tokens: &hooktoken.Manager{Store: srv.Store(), Keyring: ring, PublicURL: cfg.PublicURL, Instances: norm}}
 	h.http = httptest.NewServer(srv.Handler())
 	h.url = h.http.URL
@@ -103,6 +109,7 @@ func (h *harness) stop() {
 	}
 	h.stopped = true
 	h.http.Close()
+	h.stopBackground()
 	h.cancel()
 	if err := h.srv.Close(); err != nil && !strings.Contains(err.Error(), "closed") {
 		h.t.Errorf("close server: %v", err)

@@ -213,10 +213,7 @@ func (in *input) jobs(cfg *packitcfg.Config, t target, sel *selection, held bool
 		case held:
 			state, desc = store.JobHeld, "Waiting for approval: a Developer must comment /packit approve"
 		}
-		targets, err := packitcfg.ResolveTargets(job, in.p.opts.Policy.Aliases)
-		if err != nil || len(targets) == 0 {
-			targets = []string{""}
-		}
+		targets := jobTargets(job, in.p.opts.Policy.Aliases)
 		for _, tg := range targets {
 			name := packitcfg.StatusName(job, t.ref, tg)
 			if sel != nil && sel.onlyNames != nil && !sel.onlyNames[name] {
@@ -432,4 +429,22 @@ func (in *input) refuseNotAllowed(ctx context.Context, t target) error {
 	}
 	in.p.afterPlan(ctx, res)
 	return nil
+}
+
+// jobTargets lists what a job runs on: chroots for builds and tests, the
+// dist-git branches for downstream jobs (as written; this service does not
+// run those, it only names them in their "not supported" status).
+func jobTargets(job *packitcfg.Job, aliases packitcfg.AliasTable) []string {
+	if len(job.DistGitBranches) > 0 && !Supported(job.Type) {
+		out := make([]string, 0, len(job.DistGitBranches))
+		for _, b := range job.DistGitBranches {
+			out = append(out, b.Name)
+		}
+		return out
+	}
+	targets, err := packitcfg.ResolveTargets(job, aliases)
+	if err != nil || len(targets) == 0 {
+		return []string{""}
+	}
+	return targets
 }

@@ -18,9 +18,16 @@ import (
 
 	"upbuild.dev/upbuild/internal/api"
 	"upbuild.dev/upbuild/internal/config"
+	"upbuild.dev/upbuild/internal/forge"
+	gitlabforge "upbuild.dev/upbuild/internal/forge/gitlab"
 	"upbuild.dev/upbuild/internal/intake"
+	"upbuild.dev/upbuild/internal/packitcfg"
+	"upbuild.dev/upbuild/internal/plan"
+	"upbuild.dev/upbuild/internal/queue"
+	"upbuild.dev/upbuild/internal/report"
 	"upbuild.dev/upbuild/internal/store"
 	"upbuild.dev/upbuild/internal/token"
+	"upbuild.dev/upbuild/internal/worker"
 )
 
 // Server is a running upbuild service.
@@ -32,6 +39,9 @@ type Server struct {
 	intake    *intake.Handler
 	http      *http.Server
 	registry  *prometheus.Registry
+	queue     *queue.Queue
+	planner   *plan.Planner
+	reporter  *report.Reporter
 }
 
 // PrepareDataDir creates the data directory with mode 0700, or tightens it.
@@ -108,18 +118,47 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, getenv func(s
 		st.Close()
 		return nil, err
 	}
-	committer := st.NewCommitter(256)
-	in, err := intake.New(intake.Options{
-		Store: st, Committer: committer, Keyring: ring, Instances: InstanceURLs(cfg),
-		MaxBodyBytes: cfg.MaxBodyBytes, TokenCacheTTL: cfg.TokenCacheTTL, SignatureTolerance: cfg.SignatureTolerance,
-		Logger: log, Metrics: metrics,
-	})
+	forges, err := Forges(cfg, log, getenv)
 	if err != nil {
-		committer.Close()
 		st.Close()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, store: st, committer: committer, intake: in, registry: reg}
+	aliases, err := Aliases(cfg)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: log, store: st, registry: reg}
+	s.reporter, err = report.New(report.Options{Store: st, Forges: forges, PublicURL: cfg.PublicURL, Logger: log})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	w := &worker.Worker{Store: st, Changed: s.reporter.Wake, Logger: log}
+	s.queue, err = queue.Open(ctx, st, cfg.DatabaseURL, queue.Options{Handler: w.Handle, RunWorkers: true, Logger: log})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	s.planner, err = plan.New(plan.Options{Store: st, Forges: forges, Enqueue: s.queue.Enqueue, Changed: s.reporter.Wake,
+		PublicURL: cfg.PublicURL, Logger: log, Policy: plan.Policy{AllowedNamespaces: cfg.AllowedNamespaces,
+			ApprovalPolicy: cfg.ApprovalPolicy, CommandPrefixes: cfg.CommandPrefixes, Aliases: aliases}})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	s.committer = st.NewCommitter(256)
+	s.intake, err = intake.New(intake.Options{
+		Store: st, Committer: s.committer, Keyring: ring, Instances: InstanceURLs(cfg),
+		MaxBodyBytes: cfg.MaxBodyBytes, TokenCacheTTL: cfg.TokenCacheTTL, SignatureTolerance: cfg.SignatureTolerance,
+		Logger: log, Metrics: metrics, Accepted: s.planner.Wake,
+	})
+	if err != nil {
+		s.committer.Close()
+		st.Close()
+		return nil, err
+	}
+	in := s.intake
 	mux := http.NewServeMux()
 	mux.Handle("POST /api/webhooks/gitlab", in)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -157,17 +196,94 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte("ready\n"))
 }
 
+// Forges builds one forge client per configured instance that has a bot
+// token, keyed by the instance's normalised URL (as rows store it).
+func Forges(cfg config.Config, log *slog.Logger, getenv func(string) string) (map[string]forge.Forge, error) {
+	out := map[string]forge.Forge{}
+	for _, in := range cfg.Instances {
+		tok, err := in.BotToken(getenv)
+		if err != nil {
+			return nil, err
+		}
+		key, err := token.NormalizeInstanceURL(in.URL)
+		if err != nil {
+			return nil, fmt.Errorf("instance %s: %w", in.URL, err)
+		}
+		if tok == "" {
+			log.Warn("no bot token for instance: deliveries are accepted but nothing runs or reports", "instance", key)
+			continue
+		}
+		c, err := gitlabforge.New(gitlabforge.Options{BaseURL: in.URL, Token: tok, Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("instance %s: %w", in.URL, err)
+		}
+		out[key] = c
+	}
+	return out, nil
+}
+
+// Aliases loads the target alias table.
+func Aliases(cfg config.Config) (packitcfg.AliasTable, error) {
+	if cfg.TargetAliasesFile == "" {
+		return packitcfg.DefaultAliasTable(), nil
+	}
+	data, err := os.ReadFile(cfg.TargetAliasesFile)
+	if err != nil {
+		return nil, fmt.Errorf("target aliases: %w", err)
+	}
+	t, err := packitcfg.ParseAliasTable(data)
+	if err != nil {
+		return nil, fmt.Errorf("target aliases %s: %w", cfg.TargetAliasesFile, err)
+	}
+	return t, nil
+}
+
+// startBackground runs the planner, the reporter, the queue's workers and
+// the intake's counters until the returned stop function is called.
+func (s *Server) startBackground(ctx context.Context) (stop func(), err error) {
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	if err := s.queue.Start(runCtx); err != nil {
+		cancel()
+		return nil, err
+	}
+	// Jobs queued in the store but never handed to the queue (a crash in
+	// between) are enqueued again; enqueueing is idempotent.
+	if ids, err := s.store.QueuedJobIDs(runCtx); err != nil {
+		s.log.Warn("recover queued jobs", "err", err)
+	} else if len(ids) > 0 {
+		if err := s.queue.Enqueue(runCtx, ids...); err != nil {
+			s.log.Warn("recover queued jobs", "err", err)
+		}
+	}
+	done := make(chan struct{}, 3)
+	go func() { s.intake.Run(runCtx); done <- struct{}{} }()
+	go func() { _ = s.planner.Run(runCtx); done <- struct{}{} }()
+	go func() { _ = s.reporter.Run(runCtx); done <- struct{}{} }()
+	return func() {
+		// Workers stop taking jobs; jobs in flight get 20 s, then are handed back.
+		stopCtx, c := context.WithTimeout(context.Background(), 20*time.Second)
+		defer c()
+		if err := s.queue.Stop(stopCtx); err != nil {
+			s.log.Warn("stop queue", "err", err)
+		}
+		cancel()
+		for range 3 {
+			<-done
+		}
+	}, nil
+}
+
 // Serve listens on the configured address until ctx ends, then shuts down
 // gracefully: in-flight deliveries are answered and committed first.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
-	done := make(chan struct{})
-	go func() { defer close(done); s.intake.Run(runCtx) }()
+	stopBackground, err := s.startBackground(ctx)
+	if err != nil {
+		return err
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- s.http.Serve(ln) }()
 	s.log.Info("upbuild is serving", "addr", ln.Addr().String(), "public_url", s.cfg.PublicURL,
 		"database", string(s.store.Dialect())+" "+s.store.Location(), "instances", InstanceURLs(s.cfg))
-	var err error
 	select {
 	case <-ctx.Done():
 	case err = <-errc:
@@ -178,8 +294,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		err = errors.Join(err, serr)
 	}
 	s.committer.Close()
-	stopRun()
-	<-done
+	stopBackground()
 	if cerr := s.store.Close(); cerr != nil {
 		err = errors.Join(err, cerr)
 	}
@@ -193,12 +308,20 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // httptest instead of a listener.
 func (s *Server) Handler() http.Handler { return s.http.Handler }
 
-// RunBackground starts the intake's background flushing until ctx ends,
-// for tests that use Handler. Serve does this itself.
-func (s *Server) RunBackground(ctx context.Context) { s.intake.Run(ctx) }
+// RunBackground starts the background work (planner, reporter, workers,
+// counters) for tests that use Handler, and returns its stop function.
+// Serve does this itself.
+func (s *Server) RunBackground(ctx context.Context) (stop func(), err error) { return s.startBackground(ctx) }
 
-// Close releases the committer and the database, for tests that use Handler.
+// Close releases the committer and the database, for tests that use Handler
+// (after the stop function of RunBackground, if it ran).
 func (s *Server) Close() error {
 	s.committer.Close()
 	return s.store.Close()
 }
+
+// Reporter is the server's reporter, for tests that wait for feedback.
+func (s *Server) Reporter() *report.Reporter { return s.reporter }
+
+// Planner is the server's planner, for tests.
+func (s *Server) Planner() *plan.Planner { return s.planner }
