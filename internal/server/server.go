@@ -311,7 +311,9 @@ func (s *Server) Handler() http.Handler { return s.http.Handler }
 // RunBackground starts the background work (planner, reporter, workers,
 // counters) for tests that use Handler, and returns its stop function.
 // Serve does this itself.
-func (s *Server) RunBackground(ctx context.Context) (stop func(), err error) { return s.startBackground(ctx) }
+func (s *Server) RunBackground(ctx context.Context) (stop func(), err error) {
+	return s.startBackground(ctx)
+}
 
 // Close releases the committer and the database, for tests that use Handler
 // (after the stop function of RunBackground, if it ran).
