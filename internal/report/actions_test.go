@@ -3,10 +3,13 @@ package report_test
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"upbuild.dev/upbuild/internal/forge"
 	"upbuild.dev/upbuild/internal/gitlabsim"
+	"upbuild.dev/upbuild/internal/report"
 	"upbuild.dev/upbuild/internal/store"
 )
 
@@ -105,4 +108,53 @@ func TestPermanentlyFailingActionIsGivenUp(t *testing.T) {
 			t.Fatalf("failed actions are still pending: %+v", due)
 		}
 	})
+}
+
+// lostAnswers is a forge whose first note creation reaches GitLab but whose
+// answer is lost on the way back, as with a timeout after GitLab committed.
+type lostAnswers struct {
+	forge.Forge
+	lost atomic.Bool
+}
+
+func (l *lostAnswers) CreateMRNote(ctx context.Context, projectID, iid int64, body string) (int64, error) {
+	id, err := l.Forge.CreateMRNote(ctx, projectID, iid, body)
+	if err == nil && l.lost.CompareAndSwap(false, true) {
+		return 0, fmt.Errorf("gitlab: comment on merge request: no answer from GitLab: EOF: %w", forge.ErrTransient)
+	}
+	return id, err
+}
+
+func TestNoteWhoseAnswerWasLostIsNotPostedTwice(t *testing.T) {
+	for _, kind := range []string{"reply", "in-place comment"} {
+		t.Run(kind, func(t *testing.T) {
+			each(t, func(t *testing.T, e *env) {
+				ctx := context.Background()
+				mr := e.openMR(t, e.project.ID, "feature", "alice")
+				wire := &lostAnswers{Forge: e.forge}
+				rep := e.reporter(t, func(o *report.Options) { o.Forges = map[string]forge.Forge{e.url: wire} })
+				ref := store.MRRef{Instance: e.url, ProjectID: e.project.ID, IID: mr.IID}
+				if kind == "reply" {
+					check(t, e.store.AddActions(ctx, store.ForgeAction{Instance: e.url, Kind: store.ActionMRNote,
+						ProjectID: e.project.ID, MRIID: mr.IID, Payload: map[string]any{"body": "Hi"}, DedupKey: "hi"}))
+				} else {
+					check(t, e.store.SetMRComment(ctx, ref, store.CommentSummary, "Hi"))
+				}
+				flush(t, rep)
+				e.clock.Advance(time.Minute)
+				flush(t, rep)
+				if notes := e.botNotes(e.project.ID, mr.IID); len(notes) != 1 || notes[0].Body != "Hi" {
+					t.Fatalf("notes %+v, want the one that was created", notes)
+				}
+				if kind == "in-place comment" {
+					// The found note is the one edited from now on.
+					check(t, e.store.SetMRComment(ctx, ref, store.CommentSummary, "Hi again"))
+					flush(t, rep)
+					if notes := e.botNotes(e.project.ID, mr.IID); len(notes) != 1 || notes[0].Body != "Hi again" {
+						t.Fatalf("notes %+v, want the found note edited", notes)
+					}
+				}
+			})
+		})
+	}
 }
