@@ -67,6 +67,9 @@ type Config struct {
 	ApprovalPolicy string `yaml:"approval_policy"`
 	// CommandPrefixes start comment commands.
 	CommandPrefixes []string `yaml:"command_prefixes"`
+	// Workers is how many jobs `serve` runs at once in-process; 0 leaves
+	// execution to `upbuild worker` processes on other machines.
+	Workers int `yaml:"workers"`
 	// TargetAliasesFile replaces the built-in table of target aliases
 	// (fedora-all, epel-all ...), since Bodhi cannot be asked at run time.
 	TargetAliasesFile string `yaml:"target_aliases_file"`
@@ -87,6 +90,7 @@ func Defaults() Config {
 		TokenCacheTTL:      2 * time.Second,
 		SignatureTolerance: 5 * time.Minute,
 		ApprovalPolicy:     "forks",
+		Workers:            4,
 		CommandPrefixes:    []string{"/packit"},
 	}
 }
@@ -131,6 +135,13 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 		if v := getenv(name); v != "" {
 			*dst = v
 		}
+	}
+	if v := getenv("UPBUILD_WORKERS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("UPBUILD_WORKERS: want a number, got %q", v)
+		}
+		cfg.Workers = n
 	}
 	if v := getenv("UPBUILD_MAX_BODY_BYTES"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
@@ -203,6 +214,9 @@ func (c *Config) finish() error {
 	case "off", "forks", "all":
 	default:
 		return fmt.Errorf("config: approval_policy %q: want off, forks or all", c.ApprovalPolicy)
+	}
+	if c.Workers < 0 {
+		return errors.New("config: workers must be 0 or more")
 	}
 	if len(c.CommandPrefixes) == 0 {
 		return errors.New("config: command_prefixes must not be empty")

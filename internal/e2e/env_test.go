@@ -63,6 +63,12 @@ type envOptions struct {
 
 func newEnv(t *testing.T, dbURL string, opts envOptions) *env {
 	t.Helper()
+	return newEnvWith(t, dbURL, opts, nil)
+}
+
+// newEnvWith is newEnv with a last word on the configuration.
+func newEnvWith(t *testing.T, dbURL string, opts envOptions, configure func(*env)) *env {
+	t.Helper()
 	ctx := context.Background()
 	simOpts := opts.simOptions
 	simOpts.Dir = t.TempDir()
@@ -93,6 +99,9 @@ func newEnv(t *testing.T, dbURL string, opts envOptions) *env {
 	}
 	cfg.AllowedNamespaces = opts.allowed
 	e.cfg = cfg
+	if configure != nil {
+		configure(e)
+	}
 	e.start()
 	t.Cleanup(e.stop)
 	return e

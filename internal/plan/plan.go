@@ -38,6 +38,10 @@ type Options struct {
 	Forges map[string]forge.Forge // by instance URL
 	// Enqueue hands queued job IDs to the job queue.
 	Enqueue func(ctx context.Context, jobIDs ...int64) error
+	// Cancel stops a job the queue may be running (new commits supersede
+	// it). Optional; the job's own state is already canceled in the store,
+	// so a worker that picks it up later does nothing.
+	Cancel func(ctx context.Context, jobID int64) error
 	// Changed is called after the store gained something to report.
 	Changed   func()
 	PublicURL string

@@ -168,6 +168,13 @@ func anyOpen(jobs []store.Job) bool {
 // afterPlan enqueues what the plan queued and nudges the reporter. A failed
 // enqueue is not lost: the queued job rows stay, and Recover enqueues them.
 func (p *Planner) afterPlan(ctx context.Context, res store.PlanResult) {
+	if p.opts.Cancel != nil {
+		for _, j := range res.Canceled {
+			if err := p.opts.Cancel(ctx, j.ID); err != nil {
+				p.opts.Logger.Warn("cancel superseded job", "job", j.ID, "err", err)
+			}
+		}
+	}
 	var queued []int64
 	for _, id := range res.JobIDs {
 		j, err := p.opts.Store.Job(ctx, id)

@@ -135,12 +135,19 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, getenv func(s
 		return nil, err
 	}
 	w := &worker.Worker{Store: st, Changed: s.reporter.Wake, Logger: log}
-	s.queue, err = queue.Open(ctx, st, cfg.DatabaseURL, queue.Options{Handler: w.Handle, RunWorkers: true, Logger: log})
+	s.queue, err = queue.Open(ctx, st, cfg.DatabaseURL, queue.Options{Handler: w.Handle, RunWorkers: cfg.Workers > 0,
+		Workers: cfg.Workers, Logger: log})
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
-	s.planner, err = plan.New(plan.Options{Store: st, Forges: forges, Enqueue: s.queue.Enqueue, Changed: s.reporter.Wake,
+	cancelJob := func(ctx context.Context, jobID int64) error {
+		if err := s.queue.Cancel(ctx, jobID); err != nil && !errors.Is(err, queue.ErrNotFound) {
+			return err
+		}
+		return nil
+	}
+	s.planner, err = plan.New(plan.Options{Store: st, Forges: forges, Enqueue: s.queue.Enqueue, Cancel: cancelJob, Changed: s.reporter.Wake,
 		PublicURL: cfg.PublicURL, Logger: log, Policy: plan.Policy{AllowedNamespaces: cfg.AllowedNamespaces,
 			ApprovalPolicy: cfg.ApprovalPolicy, CommandPrefixes: cfg.CommandPrefixes, Aliases: aliases}})
 	if err != nil {
@@ -327,3 +334,28 @@ func (s *Server) Reporter() *report.Reporter { return s.reporter }
 
 // Planner is the server's planner, for tests.
 func (s *Server) Planner() *plan.Planner { return s.planner }
+
+// RunWorker runs job workers only, until ctx ends: the `upbuild worker`
+// process on extra machines. Outcomes go to the store, where the serving
+// node's reporter finds them.
+func RunWorker(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	st, err := OpenStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	w := &worker.Worker{Store: st, Logger: log}
+	q, err := queue.Open(ctx, st, cfg.DatabaseURL, queue.Options{Handler: w.Handle, RunWorkers: true,
+		Workers: max(cfg.Workers, 1), Logger: log})
+	if err != nil {
+		return err
+	}
+	if err := q.Start(context.WithoutCancel(ctx)); err != nil {
+		return err
+	}
+	log.Info("upbuild worker is running", "database", string(st.Dialect())+" "+st.Location())
+	<-ctx.Done()
+	stopCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	return q.Stop(stopCtx)
+}
