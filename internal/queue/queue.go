@@ -93,6 +93,11 @@ type Options struct {
 	// the default because it measured faster under intake load; this switch
 	// exists to reproduce that measurement.
 	SQLiteOwnConnection bool
+	// SQLitePollOnly stops River's workers on SQLite from reading its
+	// notification table every 50 ms; they then find new jobs and
+	// cancellations only by polling (PollInterval, and 2 s for
+	// cancellations). For measurement; see docs/QUEUE-MEASUREMENTS.md.
+	SQLitePollOnly bool
 	// Logger receives River's logs (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -246,6 +251,7 @@ func openSQLite(ctx context.Context, st *store.Store, opts Options, config *rive
 		db = own
 		release = own.Close
 	}
+	config.PollOnly = opts.SQLitePollOnly
 	driver := riversqlite.New(db)
 	if err := migrateSQLite(ctx, driver); err != nil {
 		return nil, errors.Join(err, release())
