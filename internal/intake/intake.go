@@ -47,6 +47,16 @@ type Options struct {
 	// Accepted is called after a delivery that upbuild acts on was
 	// committed, to nudge the planner in this process. Optional.
 	Accepted func()
+	// AllowedNamespaces (instance URL + namespace prefix) are where a
+	// delivery with no token at all earns the project a confidential issue
+	// explaining the setup. Empty: never.
+	AllowedNamespaces []string
+	// SetupIssuesPerHour caps those issues per instance (default 5).
+	SetupIssuesPerHour int
+	// PublicURL is upbuild's address, for the setup issue's text.
+	PublicURL string
+	// Changed is called after a setup issue was recorded (the reporter's nudge).
+	Changed func()
 }
 
 // Handler serves webhook deliveries.
@@ -55,6 +65,7 @@ type Handler struct {
 	instances map[string]bool
 	tokens    *tokenCache
 	rejects   *rejectionCounter
+	setup     *setupIssues
 }
 
 // New builds a Handler.
@@ -84,6 +95,10 @@ func New(opts Options) (*Handler, error) {
 	}
 	h.tokens = newTokenCache(opts.Store, opts.TokenCacheTTL, opts.Now)
 	h.rejects = newRejectionCounter(opts.Store, h.instances, opts.Now)
+	if opts.SetupIssuesPerHour <= 0 {
+		opts.SetupIssuesPerHour = 5
+	}
+	h.setup = &setupIssues{h: h, sent: map[string]setupWindow{}}
 	return h, nil
 }
 
@@ -120,6 +135,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// 1. The token's own integrity, before anything else is read.
 	secret := r.Header.Get("X-Gitlab-Token")
 	if secret == "" {
+		h.setup.maybe(r)
 		refuse(http.StatusUnauthorized, "missing X-Gitlab-Token", rejection{outcome: "rejected_token", reason: "no token",
 			hint: "Set the webhook's Secret token to the token that `upbuild token issue <project URL>` printed."})
 		return

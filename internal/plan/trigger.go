@@ -116,6 +116,10 @@ func (in *input) plan(ctx context.Context, t target, cancel *store.MRRef, sel *s
 			plan.Actions = append(plan.Actions, in.reply(t, sel.commentID, "There is no `.packit.yaml` at this commit, so there is nothing to run."))
 		}
 		plan.Run = nil
+	case cfgErr != "" && t.trigger == packitcfg.TriggerCommit && t.ref != in.ev.Project.DefaultBranch:
+		// A broken config on a side branch is reported where it matters:
+		// on its merge request, or once it reaches the default branch.
+		plan.Run = nil
 	case cfgErr != "":
 		run.State, run.Message, run.ConfigFile = store.RunConfigError, cfgErr, extra.file
 		plan.Actions = append(plan.Actions, in.say(t, "cfgerr|"+t.runKey, cfgErr))
@@ -425,11 +429,16 @@ func (in *input) reply(t target, commentID int64, body string) store.ForgeAction
 	return in.say(t, fmt.Sprintf("reply|%s|%d", in.d.Instance, commentID), body)
 }
 
+// refuseNotAllowed explains, once per merge request, that the project is
+// outside the allow-list. Pushes, tags and releases get no comment: a
+// commit comment on every push would be noise, and nothing runs anyway.
 func (in *input) refuseNotAllowed(ctx context.Context, t target) error {
 	msg := "This project is not in the list of namespaces this upbuild service works for, so nothing runs here. " +
 		"Ask the service's operator to add it, or remove the webhook."
-	plan := store.Plan{DeliveryID: in.d.ID, Actions: []store.ForgeAction{in.say(t,
-		fmt.Sprintf("notallowed|%s|%d", in.d.Instance, in.ev.Project.ID), msg)}}
+	plan := store.Plan{DeliveryID: in.d.ID}
+	if t.mr != nil {
+		plan.Actions = append(plan.Actions, in.say(t, fmt.Sprintf("notallowed|%s|%d|%d", in.d.Instance, in.ev.Project.ID, t.mr.IID), msg))
+	}
 	res, err := in.p.opts.Store.ApplyPlan(ctx, plan, nil)
 	if err != nil {
 		return err

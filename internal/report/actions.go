@@ -70,7 +70,17 @@ func (r *Reporter) perform(ctx context.Context, f forge.Forge, a store.ForgeActi
 		}
 		body, _ := a.Payload["body"].(string) // an issue may have no description
 		confidential, _ := a.Payload["confidential"].(bool)
-		_, err = f.CreateIssue(ctx, a.ProjectID, title, body, confidential)
+		projectID := a.ProjectID
+		if path, _ := a.Payload["project_path"].(string); path != "" {
+			// The action came from an unauthenticated delivery: trust the
+			// path (checked against the allow-list), never the ID it claimed.
+			p, err := f.Project(ctx, path)
+			if err != nil {
+				return err
+			}
+			projectID = p.ID
+		}
+		_, err = f.CreateIssue(ctx, projectID, title, body, confidential)
 		return err
 	}
 	return fmt.Errorf("unknown kind %q: %w", a.Kind, errBadAction)

@@ -159,6 +159,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, getenv func(s
 		Store: st, Committer: s.committer, Keyring: ring, Instances: InstanceURLs(cfg),
 		MaxBodyBytes: cfg.MaxBodyBytes, TokenCacheTTL: cfg.TokenCacheTTL, SignatureTolerance: cfg.SignatureTolerance,
 		Logger: log, Metrics: metrics, Accepted: s.planner.Wake,
+		AllowedNamespaces: cfg.AllowedNamespaces, PublicURL: cfg.PublicURL, Changed: s.reporter.Wake,
 	})
 	if err != nil {
 		s.committer.Close()

@@ -1,0 +1,150 @@
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"upbuild.dev/upbuild/internal/gitlabsim"
+	"upbuild.dev/upbuild/internal/store"
+	"upbuild.dev/upbuild/internal/testdb"
+)
+
+func allowDemo(e *env) { e.cfg.AllowedNamespaces = []string{e.sim.BaseURL() + "/demo"} }
+
+func TestTokenlessDeliveryFromAnAllowedNamespaceGetsOneSetupIssue(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		e := newEnvWith(t, dbURL, envOptions{}, allowDemo)
+		p, err := e.sim.AddProject(e.ctx, gitlabsim.ProjectSpec{Namespace: "demo", Path: "newcomer", Visibility: gitlabsim.Public,
+			DefaultBranch: "main", Files: projectFiles})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The maintainer added the hook but no secret token.
+		if _, err := e.sim.AddHook(p.ID, gitlabsim.HookSpec{URL: e.up.URL + "/api/webhooks/gitlab", MergeRequestsEvents: true}); err != nil {
+			t.Fatal(err)
+		}
+		e.openMR(p, "alice", "one")
+		e.openMR(p, "alice", "two")
+		e.eventually("one confidential setup issue", func() (bool, string) {
+			is := e.sim.Issues(p.ID)
+			return len(is) == 1 && is[0].Confidential && strings.Contains(is[0].Description, "Secret token"), fmt.Sprint(is)
+		})
+		time.Sleep(300 * time.Millisecond)
+		if n := len(e.sim.Issues(p.ID)); n != 1 {
+			t.Fatalf("%d setup issues, want exactly 1", n)
+		}
+		for _, d := range e.sim.Deliveries() {
+			if d.ProjectID == p.ID && d.StatusCode != 401 {
+				t.Errorf("a tokenless delivery got %d, want 401", d.StatusCode)
+			}
+		}
+		if runs := e.runs(p.ID); len(runs) != 0 {
+			t.Fatalf("tokenless deliveries started runs: %+v", runs)
+		}
+		// A wrong token (not a missing one) earns nothing.
+		q, err := e.sim.AddProject(e.ctx, gitlabsim.ProjectSpec{Namespace: "demo", Path: "typo", Visibility: gitlabsim.Public,
+			DefaultBranch: "main", Files: projectFiles})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.sim.AddHook(q.ID, gitlabsim.HookSpec{URL: e.up.URL + "/api/webhooks/gitlab", Token: "wrong", MergeRequestsEvents: true}); err != nil {
+			t.Fatal(err)
+		}
+		e.openMR(q, "alice", "x")
+		if err := e.sim.WaitDeliveries(e.ctx); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(300 * time.Millisecond)
+		if is := e.sim.Issues(q.ID); len(is) != 0 {
+			t.Fatalf("a wrong token earned a setup issue: %+v", is)
+		}
+	})
+}
+
+func TestProjectOutsideTheAllowListGetsOneExplanation(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		e := newEnvWith(t, dbURL, envOptions{}, allowDemo)
+		g, err := e.sim.AddGroup(gitlabsim.GroupSpec{Path: "elsewhere", Name: "Elsewhere"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.sim.AddGroupMember(g.ID, e.seed.Bot.ID, gitlabsim.Developer); err != nil {
+			t.Fatal(err)
+		}
+		p, err := e.sim.AddProject(e.ctx, gitlabsim.ProjectSpec{Namespace: "elsewhere", Path: "pkg", Visibility: gitlabsim.Public,
+			DefaultBranch: "main", Files: projectFiles})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.hook(p.ID)
+		mr := e.openMR(p, "alice", "feature")
+		if _, err := e.sim.PushCommits(e.ctx, p.ID, "feature", "alice", gitlabsim.CommitSpec{Message: "again",
+			Changes: []gitlabsim.FileChange{{Path: "README", Content: "again\n"}}}); err != nil {
+			t.Fatal(err)
+		}
+		e.eventually("one explanation", func() (bool, string) {
+			notes := e.notesBy(p.ID, mr.IID, e.seed.Bot.ID)
+			return len(notes) == 1 && strings.Contains(notes[0], "not in the list of namespaces"), fmt.Sprint(notes)
+		})
+		time.Sleep(300 * time.Millisecond)
+		if n := len(e.notesBy(p.ID, mr.IID, e.seed.Bot.ID)); n != 1 {
+			t.Fatalf("%d explanations, want 1", n)
+		}
+		if st := e.statuses(p.ID, mr.HeadSHA); len(st) != 0 {
+			t.Fatalf("statuses outside the allow-list: %v", st)
+		}
+	})
+}
+
+func TestBrokenConfigGetsOneCommentWithFileLineAndColumn(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL, envOptions{})
+		broken := map[string]string{
+			".packit.yaml": "specfile_path: pkg.spec\nsynced_files:\n  - pkg.spec\njobs:\n  - job: copr_build\n    trigger: pull_request\n",
+			"pkg.spec":     "Name: pkg\n",
+		}
+		p := e.project("broken", broken)
+		mr := e.openMR(p, "alice", "feature")
+		e.eventually("a config error comment", func() (bool, string) {
+			notes := e.notesBy(p.ID, mr.IID, e.seed.Bot.ID)
+			return len(notes) == 1 && strings.Contains(notes[0], "`.packit.yaml` line 2, column 1") &&
+				strings.Contains(notes[0], "synced\\_files"), fmt.Sprint(notes)
+		})
+		if st := e.statuses(p.ID, mr.HeadSHA); len(st) != 0 {
+			t.Fatalf("a broken config produced statuses: %v", st)
+		}
+		runs := e.runs(p.ID)
+		if len(runs) != 1 || runs[0].State != store.RunConfigError {
+			t.Fatalf("runs %+v", runs)
+		}
+	})
+}
+
+func TestNewCommitsCancelHeldJobsOfTheOldCommit(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL, envOptions{})
+		p := e.project("pkg", projectFiles)
+		e.user("mallory", 0)
+		fork, mr := e.forkMR(p, "mallory")
+		if err := e.sim.AddProjectMember(fork.ID, e.seed.Bot.ID, gitlabsim.Developer); err != nil {
+			t.Fatal(err)
+		}
+		e.eventually("held", func() (bool, string) {
+			st := e.statuses(fork.ID, mr.HeadSHA)
+			return len(st) == 2 && st["rpm-build:fedora-rawhide-x86_64"] == "pending", fmt.Sprint(st)
+		})
+		if _, err := e.sim.PushCommits(e.ctx, fork.ID, "fix", "mallory", gitlabsim.CommitSpec{Message: "more",
+			Changes: []gitlabsim.FileChange{{Path: "README", Content: "more\n"}}}); err != nil {
+			t.Fatal(err)
+		}
+		got := e.allFinal(fork.ID, mr.HeadSHA, 2)
+		for name, st := range got {
+			if st != "canceled" {
+				t.Errorf("old commit's %s is %s, want canceled", name, st)
+			}
+		}
+		e.neverBackwards(fork.ID)
+	})
+}
