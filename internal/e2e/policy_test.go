@@ -148,3 +148,26 @@ func TestNewCommitsCancelHeldJobsOfTheOldCommit(t *testing.T) {
 		e.neverBackwards(fork.ID)
 	})
 }
+
+func TestCommandOnACommitIsAnsweredOnTheCommit(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL, envOptions{})
+		p := e.project("pkg", projectFiles)
+		sha, err := e.sim.BranchHead(e.ctx, p.ID, "main")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.sim.AddCommitNote(e.ctx, p.ID, sha, "alice", "/packit build"); err != nil {
+			t.Fatal(err)
+		}
+		e.eventually("an answer on the commit", func() (bool, string) {
+			var bodies []string
+			for _, n := range e.sim.CommitNotes(p.ID, sha) {
+				if n.AuthorID == e.seed.Bot.ID {
+					bodies = append(bodies, n.Body)
+				}
+			}
+			return len(bodies) == 1 && strings.Contains(bodies[0], "merge request comments"), fmt.Sprint(bodies)
+		})
+	})
+}

@@ -290,6 +290,8 @@ func (s *Simulator) routeProject(q *request, id string, rest []string) *apiError
 		return s.getCommit(q, p, rest[2])
 	case at("repository", "commits", "*", "statuses") && method == http.MethodGet:
 		return s.listStatuses(q, p, rest[2])
+	case at("repository", "commits", "*", "comments") && method == http.MethodPost:
+		return s.postCommitComment(q, p, rest[2])
 	case at("statuses", "*") && method == http.MethodPost:
 		return s.postStatus(q, p, rest[1])
 	case at("pipelines", "*") && method == http.MethodGet:
