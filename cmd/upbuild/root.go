@@ -43,6 +43,7 @@ func newRootCommand(getenv func(string) string, stdout, stderr io.Writer) *cobra
 	root.PersistentFlags().StringVar(&a.configPath, "config", getenv("UPBUILD_CONFIG"),
 		"YAML configuration file (default: none, embedded defaults; env UPBUILD_CONFIG)")
 	root.AddCommand(a.serveCommand(), a.workerCommand(), a.migrateCommand(), a.versionCommand(), a.tokenCommand(), a.keyCommand())
+	root.AddCommand(a.demoCommand(), a.configCommand())
 	return root
 }
 
