@@ -93,7 +93,7 @@ func (a *app) checkPackitConfig(path string) error {
 func locatePackitConfig(w io.Writer, path string) (string, error) {
 	info, err := os.Stat(path)
 	if err != nil {
-		return "", fmt.Errorf("Packit config: %w", err)
+		return "", fmt.Errorf("find the Packit config: %w", err)
 	}
 	if !info.IsDir() {
 		return path, nil

@@ -146,3 +146,14 @@ func TestDemoKeepRunsUntilInterruptedAndCleansUp(t *testing.T) {
 		t.Errorf("temporary directory %s left behind: %v", filepath.Dir(dataDir[1]), err)
 	}
 }
+
+func TestDemoSaysItNeedsGit(t *testing.T) {
+	t.Setenv("PATH", t.TempDir()) // a PATH without git
+	out, _, err := runUpbuild(t, context.Background(), nil, "demo")
+	if err == nil || !strings.Contains(err.Error(), "needs git") || !strings.Contains(err.Error(), "apt-get install git") {
+		t.Fatalf("err = %v, want a hint to install git", err)
+	}
+	if out != "" {
+		t.Errorf("the demo printed before failing:\n%s", out)
+	}
+}

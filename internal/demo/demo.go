@@ -148,9 +148,10 @@ func (d *demo) startSimulator(ctx context.Context, reposDir string) (stop func()
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 	stop = func() error {
-		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		err := hs.Shutdown(shutdownCtx)
+		// upbuild has stopped by now, so no request in flight matters.
+		// Close rather than Shutdown: Shutdown waits up to 5 s for a
+		// connection a client opened but never used.
+		err := hs.Close()
 		if serr := <-served; !errors.Is(serr, http.ErrServerClosed) {
 			err = errors.Join(err, serr)
 		}
