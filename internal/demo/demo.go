@@ -62,6 +62,10 @@ var (
 // demoBranch is the branch the demo pushes and opens its merge request from.
 const demoBranch = "demo-change"
 
+// nameWidth is the column width of status names, enough for
+// "rpm-build:fedora-rawhide-x86_64".
+const nameWidth = 32
+
 // Run runs the demo until every status of the merge request's head commit
 // is final (then, with Keep, until ctx ends), and stops both servers.
 func Run(ctx context.Context, opts Options) (err error) {
@@ -90,7 +94,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 	if dataDir == "" {
 		dataDir = filepath.Join(tmp, "data")
 	}
-	d := &demo{opts: opts, out: opts.Out, start: time.Now(), width: 32}
+	d := &demo{opts: opts, out: opts.Out, start: time.Now()}
 	stopSim, err := d.startSimulator(ctx, filepath.Join(tmp, "repos"))
 	if err != nil {
 		return err
@@ -109,8 +113,6 @@ type demo struct {
 	opts  Options
 	out   io.Writer
 	start time.Time
-	// width is the column width of status names.
-	width int
 
 	sim        *gitlabsim.Simulator
 	simURL     string
@@ -394,9 +396,9 @@ func (d *demo) showNew() {
 			fmt.Fprintf(d.out, "%s GitLab refused a comment (HTTP %d): %s\n", at, ev.code, ev.refusal)
 		case ev.kind == statusSet:
 			st := ev.status
-			fmt.Fprintf(d.out, "%s status  %-*s %-8s %s\n", at, d.width, st.Name, st.Status, st.Description)
+			fmt.Fprintf(d.out, "%s status  %-*s %-8s %s\n", at, nameWidth, st.Name, st.Status, st.Description)
 			if _, seen := d.shownState[st.Name]; !seen && st.TargetURL != "" {
-				fmt.Fprintf(d.out, "%s         %-*s job page: %s\n", pad, d.width, "", st.TargetURL)
+				fmt.Fprintf(d.out, "%s         %-*s job page: %s\n", pad, nameWidth, "", st.TargetURL)
 			}
 			d.shownState[st.Name] = st.Status
 		default:
@@ -421,7 +423,7 @@ func (d *demo) summary() {
 	counts := map[string]int{}
 	for _, st := range statuses {
 		counts[st.Status]++
-		fmt.Fprintf(d.out, "  %-*s %-8s %s\n", d.width, st.Name, st.Status, st.TargetURL)
+		fmt.Fprintf(d.out, "  %-*s %-8s %s\n", nameWidth, st.Name, st.Status, st.TargetURL)
 	}
 	var states []string
 	for s, n := range counts {
