@@ -35,8 +35,8 @@ func (a *app) demoCommand() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&opts.SimAddr, "sim-addr", "127.0.0.1:0", "address of the GitLab simulator (default: a free port)")
-	f.StringVar(&opts.Addr, "addr", "127.0.0.1:0", "address of upbuild (default: a free port)")
+	f.StringVar(&opts.SimAddr, "sim-addr", "127.0.0.1:0", "address of the GitLab simulator; port 0 picks a free one")
+	f.StringVar(&opts.Addr, "addr", "127.0.0.1:0", "address of upbuild; port 0 picks a free one")
 	f.StringVar(&opts.DataDir, "data-dir", "", "upbuild's data directory (default: a temporary one, removed at the end)")
 	f.DurationVar(&opts.Timeout, "timeout", demo.DefaultTimeout, "how long to wait for every status to be final")
 	f.BoolVar(&opts.Keep, "keep", false, "keep both servers running after the summary, until Ctrl-C")
