@@ -26,6 +26,8 @@ func FuzzNormalize(f *testing.F) {
 	f.Add("Push Hook", []byte(`{"object_kind":"push","after":"0000000000000000000000000000000000000000","ref":"refs/heads/x","project":{"id":1}}`))
 	f.Add("Merge Request Hook", []byte(`[]`))
 	f.Add("", []byte(`{}`))
+	f.Add("Pipeline Hook", []byte(`{"object_kind":"pipeline","x":"}\\\"{[","PROJECT":{"id":9},"proj\u0065ct_id":9}`))
+	f.Add("Push Hook", []byte(`{"object_kind":"push","project":{"id":1},"project":{"id":2},"commits":"x","ref":"refs/heads/a","after":"da1560886d4f094c3e6c9ef40349f7d38b5d27d7"}`))
 
 	f.Fuzz(func(t *testing.T, header string, body []byte) {
 		got, err := gitlab.Normalize(header, body)
@@ -44,6 +46,9 @@ func FuzzNormalize(f *testing.F) {
 				t.Errorf("unknown kind with a JSON object body is an error: %v", err)
 			}
 			return
+		}
+		if !json.Valid(body) {
+			t.Fatalf("a body that is not JSON is accepted: %+v", got)
 		}
 		if (got.Event != nil) == (got.IgnoredReason != "") {
 			t.Fatalf("want exactly one of Event and IgnoredReason, got %+v", got)

@@ -649,3 +649,88 @@ func BenchmarkNormalize(b *testing.B) {
 		})
 	}
 }
+
+// Acted-on payloads are checked only in the fields Normalize reads, like
+// every other kind: a field GitLab retypes in a part upbuild never looks at
+// must not turn deliveries into 400 answers.
+func TestNormalizeIgnoresFieldsItDoesNotRead(t *testing.T) {
+	cases := []struct {
+		name, file, header string
+		edit               func(payload map[string]any)
+		wantReason         string // empty: an event is expected
+	}{
+		{name: "push with odd commits", file: "push.json", header: "Push Hook",
+			edit: func(p map[string]any) { p["commits"] = "not a list"; p["repository"] = 7 }},
+		{name: "tag push with odd total_commits_count", file: "tag_push.json", header: "Tag Push Hook",
+			edit: func(p map[string]any) { p["total_commits_count"] = "many" }},
+		{name: "release with odd assets", file: "release.json", header: "Release Hook",
+			edit: func(p map[string]any) { p["assets"] = "none" }},
+		{name: "commit comment with an odd user name", file: "note_commit.json", header: "Note Hook",
+			edit: func(p map[string]any) { object(t, p, "user")["name"] = 5; p["merge_request"] = "x" }},
+		{name: "comment on an issue with an odd merge_request", file: "note_issue.json", header: "Note Hook",
+			edit:       func(p map[string]any) { p["merge_request"] = map[string]any{"iid": "x"} },
+			wantReason: "comments on issues start no work"},
+		{name: "merge request comment with odd repository", file: "note_merge_request.json", header: "Note Hook",
+			edit: func(p map[string]any) { p["repository"] = []any{}; p["commit"] = "x" }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := gitlab.Normalize(tc.header, editFixture(t, tc.file, tc.edit))
+			if err != nil {
+				t.Fatalf("Normalize: %v", err)
+			}
+			if got.IgnoredReason != tc.wantReason {
+				t.Errorf("IgnoredReason = %q, want %q", got.IgnoredReason, tc.wantReason)
+			}
+			if tc.wantReason == "" && got.Event == nil {
+				t.Errorf("no event")
+			}
+		})
+	}
+	t.Run("opened merge request with odd assignees", func(t *testing.T) {
+		got, err := gitlab.Normalize("Merge Request Hook", forkMergeRequest(t, func(p map[string]any) {
+			p["assignees"] = 3
+			object(t, p, "object_attributes")["created_at"] = 1
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Event == nil || got.Event.MR == nil || got.Event.MR.Action != forge.MROpened {
+			t.Errorf("want an opened merge request, got %+v", got)
+		}
+	})
+}
+
+// The generic fields are read as encoding/json reads a struct's fields:
+// keys match ignoring case and after unescaping, the last of repeated keys
+// wins, and nothing inside other values is mistaken for a key.
+func TestNormalizeReadsGenericFieldsAsJSONDoes(t *testing.T) {
+	cases := []struct {
+		name string
+		body string
+		want forge.Project
+	}{
+		{name: "keys in another case", body: `{"OBJECT_KIND":"pipeline","Project":{"ID":3,"Path_With_Namespace":"a/b"}}`,
+			want: forge.Project{ID: 3, PathWithNamespace: "a/b"}},
+		{name: "escaped key", body: `{"object_kind":"pipeline","proj\u0065ct":{"id":4}}`, want: forge.Project{ID: 4}},
+		{name: "repeated key, last wins", body: `{"object_kind":"pipeline","project":{"id":1,"path_with_namespace":"a/b"},"project":{"id":2}}`,
+			want: forge.Project{ID: 2}},
+		{name: "keys and brackets inside strings", body: `{"object_kind":"pipeline","x":"}\\\"project\":{\"id\":7}","y":[{"z":"]"},{"project":{"id":8}}],"project":{"id":5}}`,
+			want: forge.Project{ID: 5}},
+		{name: "only object_attributes.project_id", body: ` {"object_kind":"pipeline" , "object_attributes" : {"project_id":6} } `,
+			want: forge.Project{ID: 6}},
+	}
+	for _, tc := range cases {
+		for _, header := range []string{"Pipeline Hook", "Foo Hook"} {
+			t.Run(tc.name+"/"+header, func(t *testing.T) {
+				got, err := gitlab.Normalize(header, []byte(tc.body))
+				if err != nil {
+					t.Fatalf("Normalize: %v", err)
+				}
+				if got.Project != tc.want {
+					t.Errorf("Project = %+v, want %+v", got.Project, tc.want)
+				}
+			})
+		}
+	}
+}
