@@ -109,7 +109,7 @@ func run(conns int, duration time.Duration, database, fixtures string) error {
 	}
 	svc := &loadgen.Service{Binary: bin, Listen: addr, Log: filepath.Join(dir, "upbuild.log"), Env: []string{
 		"UPBUILD_DATA_DIR=" + filepath.Join(dir, "data"), "UPBUILD_DATABASE_URL=" + dbURL,
-		"UPBUILD_INSTANCES=http://example.com", "UPBUILD_LOG_LEVEL=warn",
+		"UPBUILD_INSTANCES=http://example.com", "UPBUILD_LOG_LEVEL=warn", "UPBUILD_WORKERS=" + os.Getenv("BENCH_WORKERS"),
 	}}
 	mix, err := loadgen.StandardMix(fixtures, func(u string) (string, error) { return svc.IssueToken(ctx, u) })
 	if err != nil {

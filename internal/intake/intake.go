@@ -95,8 +95,8 @@ func New(opts Options) (*Handler, error) {
 	}
 	h.tokens = newTokenCache(opts.Store, opts.TokenCacheTTL, opts.Now)
 	h.rejects = newRejectionCounter(opts.Store, h.instances, opts.Now)
-	if opts.SetupIssuesPerHour <= 0 {
-		opts.SetupIssuesPerHour = 5
+	if h.opts.SetupIssuesPerHour <= 0 {
+		h.opts.SetupIssuesPerHour = 5
 	}
 	h.setup = &setupIssues{h: h, sent: map[string]setupWindow{}}
 	return h, nil

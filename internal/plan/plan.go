@@ -62,6 +62,8 @@ type Planner struct {
 	retry map[int64]time.Time // delivery → earliest next attempt after a transient failure
 	fails map[int64]int
 	bots  map[string]forge.User // instance → the bot user, once known
+	// nothing holds deliveries planned with nothing to write, until flushDone.
+	nothing []int64
 }
 
 // New builds a Planner.
@@ -170,6 +172,9 @@ func (p *Planner) PlanPending(ctx context.Context) (int, error) {
 			}(groups[key])
 		}
 		wg.Wait()
+		if err := p.flushDone(ctx); err != nil {
+			return total, err
+		}
 		total += planned
 		if planned == 0 || ctx.Err() != nil {
 			return total, ctx.Err()
@@ -236,10 +241,34 @@ func (p *Planner) planDelivery(ctx context.Context, d store.UnplannedDelivery) e
 	return p.done(ctx, d.ID)
 }
 
-// done marks a delivery planned with nothing else to write.
-func (p *Planner) done(ctx context.Context, deliveryID int64) error {
-	_, err := p.opts.Store.ApplyPlan(ctx, store.Plan{DeliveryID: deliveryID}, nil)
-	return err
+// done notes a delivery that needs nothing written but its planned mark.
+// Marks are gathered and committed together at the end of a pass (one
+// commit for many deliveries, so planning does not fight intake for the
+// database); a crash before that only means planning them again, which
+// changes nothing.
+func (p *Planner) done(_ context.Context, deliveryID int64) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.nothing = append(p.nothing, deliveryID)
+	return nil
+}
+
+// flushDone commits the gathered planned marks.
+func (p *Planner) flushDone(ctx context.Context) error {
+	p.mu.Lock()
+	ids := p.nothing
+	p.nothing = nil
+	p.mu.Unlock()
+	if len(ids) == 0 {
+		return nil
+	}
+	if err := p.opts.Store.MarkPlanned(ctx, ids); err != nil {
+		p.mu.Lock()
+		p.nothing = append(p.nothing, ids...)
+		p.mu.Unlock()
+		return err
+	}
+	return nil
 }
 
 // allowed reports whether a project is inside the allow-list.

@@ -369,3 +369,21 @@ func (s *Store) advanceStatusDescription(ctx context.Context, tx *sql.Tx, jobID 
 	}
 	return nil
 }
+
+// MarkPlanned marks deliveries planned in one transaction.
+func (s *Store) MarkPlanned(ctx context.Context, deliveryIDs []int64) error {
+	now := micros(time.Now())
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, s.q(`UPDATE deliveries SET planned_at = ? WHERE id = ?`))
+		if err != nil {
+			return fmt.Errorf("mark planned: %w", err)
+		}
+		defer stmt.Close()
+		for _, id := range deliveryIDs {
+			if _, err := stmt.ExecContext(ctx, now, id); err != nil {
+				return fmt.Errorf("mark delivery %d planned: %w", id, err)
+			}
+		}
+		return nil
+	})
+}
