@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"sync"
@@ -13,6 +14,7 @@ import (
 // A caller's Save returns only after its delivery is committed.
 type Committer struct {
 	store    *Store
+	insert   *sql.Stmt // nil when preparing failed; each batch then prepares its own
 	requests chan *saveRequest
 	maxBatch int
 	stop     chan struct{}
@@ -44,6 +46,9 @@ func (s *Store) NewCommitter(maxBatch int) *Committer {
 		writers = 4
 	}
 	c := &Committer{store: s, requests: make(chan *saveRequest, maxBatch*writers), maxBatch: maxBatch, stop: make(chan struct{})}
+	if stmt, err := s.write.Prepare(s.q(insertDeliverySQL)); err == nil {
+		c.insert = stmt
+	}
 	for range writers {
 		c.wg.Add(1)
 		go c.loop()
@@ -75,6 +80,10 @@ func (c *Committer) Close() {
 		close(c.stop)
 	}
 	c.wg.Wait()
+	if c.insert != nil {
+		_ = c.insert.Close()
+		c.insert = nil
+	}
 }
 
 func (c *Committer) loop() {
@@ -145,5 +154,5 @@ const commitTimeout = 7 * time.Second
 func (c *Committer) save(deliveries []Delivery) ([]SaveResult, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 	defer cancel()
-	return c.store.saveBatch(ctx, deliveries)
+	return c.store.saveBatch(ctx, c.insert, deliveries)
 }

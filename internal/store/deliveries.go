@@ -66,21 +66,30 @@ func DedupKey(instance string, projectID int64, projectPath, eventHeader, key st
 	return hex.EncodeToString(sum[:])
 }
 
+const insertDeliverySQL = `INSERT INTO deliveries
+	(instance, project_id, project_path, event_header, event_kind, dedup_key, headers, body,
+	 outcome, reason, event, token_id, received_at)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	ON CONFLICT (dedup_key) DO NOTHING RETURNING id`
+
 // saveBatch writes deliveries in one transaction and commits once. It is the
 // heart of group commit: one fsync for the whole batch.
-func (s *Store) saveBatch(ctx context.Context, batch []Delivery) ([]SaveResult, error) {
+func (s *Store) saveBatch(ctx context.Context, prepared *sql.Stmt, batch []Delivery) ([]SaveResult, error) {
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("save deliveries: begin: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	insert, err := tx.PrepareContext(ctx, s.q(`INSERT INTO deliveries
-		(instance, project_id, project_path, event_header, event_kind, dedup_key, headers, body,
-		 outcome, reason, event, token_id, received_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (dedup_key) DO NOTHING RETURNING id`))
-	if err != nil {
-		return nil, fmt.Errorf("save deliveries: prepare: %w", err)
+	var insert *sql.Stmt
+	if prepared != nil {
+		// Prepared once on the write pool; on SQLite's single connection
+		// this skips parsing the statement for every batch.
+		insert = tx.StmtContext(ctx, prepared)
+	} else {
+		insert, err = tx.PrepareContext(ctx, s.q(insertDeliverySQL))
+		if err != nil {
+			return nil, fmt.Errorf("save deliveries: prepare: %w", err)
+		}
 	}
 	defer insert.Close()
 	results := make([]SaveResult, len(batch))
