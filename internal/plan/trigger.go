@@ -2,6 +2,7 @@ package plan
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path"
@@ -11,6 +12,7 @@ import (
 	"upbuild.dev/upbuild/internal/forge"
 	"upbuild.dev/upbuild/internal/packitcfg"
 	"upbuild.dev/upbuild/internal/store"
+	"upbuild.dev/upbuild/internal/summary"
 )
 
 // input is one delivery being planned.
@@ -103,7 +105,8 @@ func (in *input) plan(ctx context.Context, t target, cancel *store.MRRef, sel *s
 		Instance: in.d.Instance, ProjectID: in.ev.Project.ID, ProjectPath: in.ev.Project.PathWithNamespace,
 		Trigger: string(t.trigger), RunKey: t.runKey, SHA: t.sha, Ref: t.ref, SourceProjectID: t.source.ID,
 		SourceProjectPath: t.source.PathWithNamespace, Actor: in.ev.Actor.Username, Title: truncate(t.title, 500),
-		DeliveryID: in.d.ID, State: store.RunRunning,
+		DeliveryID: in.d.ID, State: store.RunRunning, Visibility: in.ev.Project.Visibility,
+		SummaryComment: extra.settings.SummaryComment && t.mr != nil,
 	}
 	if t.mr != nil {
 		run.MRIID = t.mr.IID
@@ -122,7 +125,9 @@ func (in *input) plan(ctx context.Context, t target, cancel *store.MRRef, sel *s
 		plan.Run = nil
 	case cfgErr != "":
 		run.State, run.Message, run.ConfigFile = store.RunConfigError, cfgErr, extra.file
-		plan.Actions = append(plan.Actions, in.say(t, "cfgerr|"+t.runKey, cfgErr))
+		if !run.SummaryComment {
+			plan.Actions = append(plan.Actions, in.say(t, "cfgerr|"+t.runKey, cfgErr))
+		}
 	default:
 		run.ConfigFile = cfg.File
 		if t.mr != nil && t.mr.Draft && !extra.settings.Drafts && sel == nil {
@@ -144,7 +149,9 @@ func (in *input) plan(ctx context.Context, t target, cancel *store.MRRef, sel *s
 		}
 		if held {
 			run.State, run.Message = store.RunWaiting, heldMsg
-			plan.Actions = append(plan.Actions, in.say(t, "gate|"+t.runKey, heldMsg))
+			if !run.SummaryComment {
+				plan.Actions = append(plan.Actions, in.say(t, "gate|"+t.runKey, heldMsg))
+			}
 		} else if !anyOpen(plan.Jobs) {
 			run.State = store.RunFinished
 		}
@@ -156,8 +163,28 @@ func (in *input) plan(ctx context.Context, t target, cancel *store.MRRef, sel *s
 	if err != nil {
 		return err
 	}
+	if plan.Run != nil && plan.Run.SummaryComment && res.Created {
+		if err := in.renderSummary(ctx, res.RunID); err != nil {
+			return err
+		}
+	}
 	p.afterPlan(ctx, res)
 	return nil
+}
+
+// renderSummary records the MR's summary comment for a new run; the
+// reporter keeps it up to date as the jobs move.
+func (in *input) renderSummary(ctx context.Context, runID int64) error {
+	run, err := in.p.opts.Store.Run(ctx, runID)
+	if err != nil {
+		return err
+	}
+	jobs, err := in.p.opts.Store.RunJobs(ctx, runID)
+	if err != nil {
+		return err
+	}
+	mr := store.MRRef{Instance: run.Instance, ProjectID: run.ProjectID, IID: run.MRIID}
+	return in.p.opts.Store.SetMRComment(ctx, mr, store.CommentSummary, summary.Render(run, jobs, in.p.opts.PublicURL))
 }
 
 func anyOpen(jobs []store.Job) bool {
@@ -231,7 +258,8 @@ func (in *input) jobs(cfg *packitcfg.Config, t target, sel *selection, held bool
 				continue
 			}
 			out = append(out, store.Job{JobType: string(job.Type), JobIndex: job.Index, Package: job.PackageName,
-				Target: tg, Identifier: job.Identifier, StatusName: name, State: state, Description: desc})
+				Target: tg, Identifier: job.Identifier, StatusName: name, State: state, Description: desc,
+				Spec: jobSpec(job)})
 		}
 	}
 	return out
@@ -328,6 +356,18 @@ func (in *input) gate(ctx context.Context, t target) (bool, string, error) {
 type upbuildSettings struct {
 	// Drafts runs pull_request jobs for draft merge requests too.
 	Drafts bool `yaml:"drafts"`
+	// SummaryComment keeps one comment per MR up to date with the results,
+	// instead of a comment per event.
+	SummaryComment bool `yaml:"summary_comment"`
+}
+
+func jobSpec(job *packitcfg.Job) string {
+	spec := store.JobSpec{FailureComment: job.Notifications.FailureCommentMessage, SuccessfulBuild: job.Notifications.PullRequestSuccessfulBuild}
+	b, err := json.Marshal(spec)
+	if err != nil {
+		return "{}"
+	}
+	return string(b)
 }
 
 type configExtra struct {

@@ -133,7 +133,7 @@ func (r *Reporter) markStatus(ctx context.Context, row store.StatusRow, note str
 	if err := r.store.MarkStatusSent(ctx, row, note); err != nil {
 		return fmt.Errorf("reporter: %w", err)
 	}
-	return nil
+	return r.afterStatus(ctx, row)
 }
 
 // absoluteURL completes a target URL given as a path on upbuild.

@@ -27,6 +27,7 @@ import (
 	"upbuild.dev/upbuild/internal/report"
 	"upbuild.dev/upbuild/internal/store"
 	"upbuild.dev/upbuild/internal/token"
+	"upbuild.dev/upbuild/internal/web"
 	"upbuild.dev/upbuild/internal/worker"
 )
 
@@ -176,6 +177,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, getenv func(s
 	mux.HandleFunc("GET /readyz", s.ready)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	(&api.API{Store: st, AdminToken: adminToken, Logger: log}).Register(mux)
+	(&web.Pages{Store: st, AdminToken: adminToken, Logger: log}).Register(mux)
 	s.http = &http.Server{
 		Handler: mux,
 		// Slow clients cannot hold connections: GitLab sends a whole

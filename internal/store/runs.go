@@ -60,7 +60,14 @@ type Run struct {
 	ConfigFile        string
 	CreatedAt         time.Time
 	FinishedAt        *time.Time
+	// Visibility is public, internal or private ("" when unknown: private).
+	Visibility string
+	// SummaryComment asks for one MR comment kept up to date with the results.
+	SummaryComment bool
 }
+
+// Public reports whether anyone may see the run without signing in.
+func (r Run) Public() bool { return r.Visibility == "public" }
 
 // Job is one unit of work in a run.
 type Job struct {
@@ -79,6 +86,17 @@ type Job struct {
 	CreatedAt  time.Time
 	StartedAt  *time.Time
 	FinishedAt *time.Time
+}
+
+// JobSpec is what a job carries from the config to the executor and the
+// reporter, stored as JSON in jobs.spec.
+type JobSpec struct {
+	// FailureComment is Packit's notifications.failure_comment.message:
+	// posted on the MR when the job fails.
+	FailureComment string `json:"failure_comment,omitempty"`
+	// SuccessfulBuild is Packit's notifications.pull_request.successful_build:
+	// a comment on the MR when a build succeeds.
+	SuccessfulBuild bool `json:"successful_build,omitempty"`
 }
 
 // Plan is everything one planning decision writes, committed together.
@@ -130,10 +148,12 @@ func (s *Store) ApplyPlan(ctx context.Context, p Plan, statusFor func(Run, Job) 
 			r := *p.Run
 			r.CreatedAt = now
 			err := tx.QueryRowContext(ctx, s.q(`INSERT INTO runs (instance, project_id, project_path, trigger, run_key, sha, ref,
-				mr_iid, source_project_id, source_project_path, actor, title, delivery_id, state, message, config_file, created_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_key) DO NOTHING RETURNING id`),
+				mr_iid, source_project_id, source_project_path, actor, title, delivery_id, state, message, config_file, created_at,
+				visibility, summary_comment)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_key) DO NOTHING RETURNING id`),
 				r.Instance, r.ProjectID, r.ProjectPath, r.Trigger, r.RunKey, r.SHA, r.Ref, r.MRIID, r.SourceProjectID,
-				r.SourceProjectPath, r.Actor, r.Title, r.DeliveryID, r.State, r.Message, r.ConfigFile, micros(now)).Scan(&res.RunID)
+				r.SourceProjectPath, r.Actor, r.Title, r.DeliveryID, r.State, r.Message, r.ConfigFile, micros(now),
+				r.Visibility, boolInt(r.SummaryComment)).Scan(&res.RunID)
 			switch {
 			case isNoRows(err):
 				if err := tx.QueryRowContext(ctx, s.q(`SELECT id FROM runs WHERE run_key = ?`), r.RunKey).Scan(&res.RunID); err != nil {
@@ -271,21 +291,23 @@ func (s *Store) RunJobs(ctx context.Context, runID int64) ([]Job, error) {
 }
 
 const runColumns = `id, instance, project_id, project_path, trigger, run_key, sha, ref, mr_iid, source_project_id,
-	source_project_path, actor, title, delivery_id, state, message, config_file, created_at, finished_at`
+	source_project_path, actor, title, delivery_id, state, message, config_file, created_at, finished_at,
+	visibility, summary_comment`
 
 func scanRuns(rows *sql.Rows) ([]Run, error) {
 	defer rows.Close()
 	var out []Run
 	for rows.Next() {
 		var r Run
-		var created int64
+		var created, summary int64
 		var finished sql.NullInt64
 		if err := rows.Scan(&r.ID, &r.Instance, &r.ProjectID, &r.ProjectPath, &r.Trigger, &r.RunKey, &r.SHA, &r.Ref, &r.MRIID,
 			&r.SourceProjectID, &r.SourceProjectPath, &r.Actor, &r.Title, &r.DeliveryID, &r.State, &r.Message, &r.ConfigFile,
-			&created, &finished); err != nil {
+			&created, &finished, &r.Visibility, &summary); err != nil {
 			return nil, fmt.Errorf("scan run: %w", err)
 		}
 		r.CreatedAt, r.FinishedAt = fromMicros(created), optTime(finished)
+		r.SummaryComment = summary != 0
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
