@@ -1,0 +1,101 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"time"
+)
+
+// The product's targets for "202 → first pending" on SQLite.
+const (
+	targetP50 = 50 * time.Millisecond
+	targetP99 = 250 * time.Millisecond
+)
+
+// shownWarnings is how many of upbuild's warning lines the report repeats.
+const shownWarnings = 5
+
+// printReport writes a run's figures.
+func printReport(w io.Writer, command string, res result) {
+	o := res.opts
+	fmt.Fprintf(w, "upbuild latency: webhook 202 → first \"pending\" commit status\n")
+	fmt.Fprintf(w, "  command    %s\n", command)
+	fmt.Fprintf(w, "  database   %s (%s)\n", res.engine, res.where)
+	fmt.Fprintf(w, "  load       %g new MRs/s for %s over %d projects (push a branch, open the MR); simulator rate limits off\n",
+		o.rate, o.duration, o.projects)
+	fmt.Fprintf(w, "  machine    load average %s at the start, %s at the end\n", res.loadStart, res.loadEnd)
+	fmt.Fprintf(w, "  schedule   %d planned, %d opened; %d started more than one interval (%s) late, max lag %s\n",
+		res.planned, res.Opened, res.late, fmtDur(res.interval), fmtDur(res.maxLag))
+	if res.late > 0 {
+		fmt.Fprintf(w, "             FELL BEHIND: the simulator could not open merge requests at this rate\n")
+	}
+	fmt.Fprintf(w, "  simulator  push + open per MR: p50 %s, max %s\n",
+		fmtDur(percentile(res.simWork, 50)), fmtDur(percentile(res.simWork, 100)))
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "  MRs opened                          %d\n", res.Opened)
+	fmt.Fprintf(w, "  MR deliveries answered 202          %d of %d sent (branch pushes: %d of %d)\n",
+		res.Answered202, res.OpenDeliveries, res.PushAnswered202, res.PushDeliveries)
+	fmt.Fprintf(w, "  MRs that got a pending status       %d (first status transition was to pending: %d)\n",
+		res.WithPending, res.PendingFirst)
+	fmt.Fprintf(w, "  MRs with every status final        %d\n", res.AllFinal)
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "  %-26s %5s %10s %10s %10s %10s\n", "", "n", "p50", "p90", "p99", "max")
+	latencyRow(w, "202 → first pending", res.ToPending)
+	latencyRow(w, "202 → all statuses final", res.ToFinal)
+	if n := negatives(res.ToPending); n > 0 {
+		fmt.Fprintf(w, "  (%d pending statuses were recorded before the simulator had read the 202)\n", n)
+	}
+	fmt.Fprintln(w)
+	p50, p99 := percentile(res.ToPending, 50), percentile(res.ToPending, 99)
+	verdict := "missed"
+	if len(res.ToPending) > 0 && p50 < targetP50 && p99 < targetP99 {
+		verdict = "met"
+	}
+	scope := "target"
+	if res.engine != "sqlite" {
+		scope = "SQLite's target, for comparison"
+	}
+	fmt.Fprintf(w, "  %s: p50 under %s and p99 under %s: %s (p50 %s, p99 %s)\n",
+		scope, fmtDur(targetP50), fmtDur(targetP99), verdict, fmtDur(p50), fmtDur(p99))
+	if len(res.MissingPending) > 0 {
+		fmt.Fprintf(w, "  CORRECTNESS: %d MRs got no pending status within %s after the last was opened\n",
+			len(res.MissingPending), o.settle)
+	}
+	total := 0
+	for _, rc := range res.apiCalls {
+		total += rc.n
+	}
+	fmt.Fprintf(w, "  API requests to the simulator during the run: %d (%.1f per MR)\n", total, float64(total)/float64(max(res.Opened, 1)))
+	for _, rc := range res.apiCalls {
+		fmt.Fprintf(w, "    %6d  %s\n", rc.n, rc.route)
+	}
+	fmt.Fprintf(w, "  upbuild logged %d warnings or errors\n", len(res.warnings))
+	for _, line := range res.warnings[max(0, len(res.warnings)-shownWarnings):] {
+		if len(line) > 300 {
+			line = line[:300] + "…"
+		}
+		fmt.Fprintf(w, "    %s\n", line)
+	}
+}
+
+func latencyRow(w io.Writer, name string, ds []time.Duration) {
+	fmt.Fprintf(w, "  %-26s %5d %10s %10s %10s %10s\n", name, len(ds),
+		fmtDur(percentile(ds, 50)), fmtDur(percentile(ds, 90)), fmtDur(percentile(ds, 99)), fmtDur(percentile(ds, 100)))
+}
+
+func negatives(ds []time.Duration) int {
+	n := 0
+	for _, d := range ds {
+		if d < 0 {
+			n++
+		}
+	}
+	return n
+}
+
+func fmtDur(d time.Duration) string {
+	if d >= 10*time.Second || d <= -10*time.Second {
+		return fmt.Sprintf("%.1f s", d.Seconds())
+	}
+	return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000)
+}

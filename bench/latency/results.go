@@ -1,0 +1,166 @@
+package main
+
+import (
+	"encoding/json"
+	"math"
+	"slices"
+	"time"
+
+	"upbuild.dev/upbuild/internal/gitlabsim"
+)
+
+// openedMR is one merge request the load opened, with the schedule's view
+// of it. Latencies come from the simulator's records, not from these times.
+type openedMR struct {
+	ProjectID int64
+	IID       int64
+	HeadSHA   string
+	// Planned is when the schedule meant to start it, Started when its push
+	// began and Opened when the simulator had opened it.
+	Planned, Started, Opened time.Time
+}
+
+// mrKey names a merge request across projects.
+type mrKey struct {
+	projectID, iid int64
+}
+
+// commitKey names a head commit across projects.
+type commitKey struct {
+	projectID int64
+	sha       string
+}
+
+// summary is what the simulator recorded about the opened merge requests.
+type summary struct {
+	Opened int
+	// OpenDeliveries counts the "open" Merge Request Hook deliveries the
+	// simulator sent for them, Answered202 those upbuild answered with 202.
+	OpenDeliveries, Answered202 int
+	// PushDeliveries and PushAnswered202 are the same for the branch pushes.
+	PushDeliveries, PushAnswered202 int
+	// WithPending counts merge requests whose head got a "pending" status;
+	// PendingFirst those whose very first status transition was to pending.
+	WithPending, PendingFirst int
+	// AllFinal counts heads whose statuses were all final at the end.
+	AllFinal int
+	// ToPending holds "202 → first pending" per merge request that has both,
+	// ToFinal "202 → last status final" per merge request whose statuses
+	// are all final.
+	ToPending, ToFinal []time.Duration
+	// MissingPending lists merge requests with no pending status.
+	MissingPending []openedMR
+}
+
+// hookBody is the part of a Merge Request Hook payload that identifies it.
+type hookBody struct {
+	ObjectAttributes struct {
+		IID    int64  `json:"iid"`
+		Action string `json:"action"`
+	} `json:"object_attributes"`
+}
+
+// summarize matches each opened merge request with the delivery of its
+// "open" hook and with the status transitions of its head commit.
+func summarize(mrs []openedMR, deliveries []gitlabsim.Delivery, transitions []gitlabsim.StatusTransition) summary {
+	wanted := make(map[mrKey]bool, len(mrs))
+	for _, mr := range mrs {
+		wanted[mrKey{mr.ProjectID, mr.IID}] = true
+	}
+	var s summary
+	answeredAt := map[mrKey]time.Time{}
+	for _, d := range deliveries {
+		if d.Resend || d.Skipped {
+			continue
+		}
+		switch d.Event {
+		case "Push Hook":
+			s.PushDeliveries++
+			if d.StatusCode == 202 {
+				s.PushAnswered202++
+			}
+		case "Merge Request Hook":
+			var body hookBody
+			if json.Unmarshal(d.Body, &body) != nil || body.ObjectAttributes.Action != "open" {
+				continue
+			}
+			key := mrKey{d.ProjectID, body.ObjectAttributes.IID}
+			if !wanted[key] {
+				continue
+			}
+			s.OpenDeliveries++
+			if d.StatusCode == 202 {
+				s.Answered202++
+				answeredAt[key] = d.SentAt.Add(d.Latency)
+			}
+		}
+	}
+
+	firstPending := map[commitKey]time.Time{}
+	firstTo := map[commitKey]string{}
+	state := map[commitKey]map[string]string{}
+	lastChange := map[commitKey]time.Time{}
+	for _, t := range transitions {
+		key := commitKey{t.ProjectID, t.SHA}
+		if _, seen := firstTo[key]; !seen {
+			firstTo[key] = t.To
+		}
+		if _, seen := firstPending[key]; !seen && t.To == "pending" {
+			firstPending[key] = t.At
+		}
+		if state[key] == nil {
+			state[key] = map[string]string{}
+		}
+		state[key][t.Name] = t.To
+		lastChange[key] = t.At
+	}
+
+	s.Opened = len(mrs)
+	for _, mr := range mrs {
+		head := commitKey{mr.ProjectID, mr.HeadSHA}
+		t0, answered := answeredAt[mrKey{mr.ProjectID, mr.IID}]
+		t1, pending := firstPending[head]
+		if !pending {
+			s.MissingPending = append(s.MissingPending, mr)
+		} else {
+			s.WithPending++
+			if answered {
+				s.ToPending = append(s.ToPending, t1.Sub(t0))
+			}
+		}
+		if firstTo[head] == "pending" {
+			s.PendingFirst++
+		}
+		if allFinal(state[head]) {
+			s.AllFinal++
+			if answered {
+				s.ToFinal = append(s.ToFinal, lastChange[head].Sub(t0))
+			}
+		}
+	}
+	return s
+}
+
+// allFinal says whether a commit has statuses and none of them can change
+// by itself any more.
+func allFinal(states map[string]string) bool {
+	for _, st := range states {
+		switch st {
+		case "success", "failed", "canceled", "skipped":
+		default:
+			return false
+		}
+	}
+	return len(states) > 0
+}
+
+// percentile is the nearest-rank p-th percentile (0 < p <= 100) of ds.
+func percentile(ds []time.Duration, p float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	sorted := slices.Clone(ds)
+	slices.Sort(sorted)
+	rank := int(math.Ceil(p / 100 * float64(len(sorted))))
+	return sorted[min(max(rank, 1), len(sorted))-1]
+}
