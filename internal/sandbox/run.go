@@ -1,0 +1,299 @@
+package sandbox
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// Why a run was stopped early.
+type stopReason int
+
+const (
+	stopOutput stopReason = iota + 1
+	stopDisk
+)
+
+// drainGrace is how long the output and status pipes may stay open after
+// every process of the job is dead. Nothing should hold them then; the
+// grace only guards against hanging forever.
+const drainGrace = 5 * time.Second
+
+// bwrapStatus is what bwrap wrote to its --json-status-fd.
+type bwrapStatus struct {
+	started  bool
+	exitCode int
+	exited   bool
+}
+
+func (s *Sandbox) run(ctx context.Context, c Cmd, uid int) (Result, error) {
+	limits := c.Limits.withDefaults(s.defaults)
+	res := Result{ExitCode: -1}
+	output := c.Output
+	if output == nil {
+		output = io.Discard
+	}
+	// Cleanup must happen even when ctx is what ended the run.
+	cleanupCtx, cancelCleanup := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancelCleanup()
+
+	data, err := s.dataFiles(c)
+	if err != nil {
+		return res, err
+	}
+	var opened []*os.File
+	defer func() {
+		for _, f := range opened {
+			_ = f.Close() // already closed where it mattered
+		}
+	}()
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return res, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	opened = append(opened, outR, outW)
+	statusR, statusW, err := os.Pipe()
+	if err != nil {
+		return res, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	opened = append(opened, statusR, statusW)
+	extra := []*os.File{statusW}
+	var dataFDs []int
+	for _, d := range data {
+		r, err := dataPipe(d.content)
+		if err != nil {
+			return res, err
+		}
+		opened = append(opened, r)
+		dataFDs = append(dataFDs, 3+len(extra))
+		extra = append(extra, r)
+	}
+
+	args := append(s.prlimitArgs(limits), s.bwrapArgs(c, limits, 3, data, dataFDs)...)
+	cmd := &exec.Cmd{
+		Path:       s.prlimit,
+		Args:       args,
+		Env:        []string{}, // bwrap --clearenv as well; nothing of upbuild's leaks
+		Dir:        "/",
+		Stdout:     outW,
+		Stderr:     outW,
+		ExtraFiles: extra,
+		SysProcAttr: &syscall.SysProcAttr{
+			Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid), Groups: []uint32{}},
+			Setpgid:    true,
+			Pdeathsig:  syscall.SIGKILL,
+		},
+	}
+	var cg *jobCgroup
+	if s.cgroup != nil {
+		cg, err = s.cgroup.newJob(cleanupCtx, uid, limits)
+		if err != nil {
+			return res, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		defer func() { _ = cg.remove(cleanupCtx) }() // a leftover cgroup is removed on the UID's next use
+		cmd.SysProcAttr.UseCgroupFD = true
+		cmd.SysProcAttr.CgroupFD = int(cg.fd.Fd())
+	}
+
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return res, fmt.Errorf("%w: starting bwrap: %w", ErrUnavailable, err)
+	}
+	// The child has its copies; ours would keep the pipes from reaching EOF.
+	for _, f := range extra {
+		_ = f.Close()
+	}
+	_ = outW.Close()
+
+	stop := make(chan stopReason, 2)
+	signalStop := func(r stopReason) {
+		select {
+		case stop <- r:
+		default:
+		}
+	}
+	outputDone := make(chan outputResult, 1)
+	go func() {
+		outputDone <- pumpOutput(outR, output, limits.OutputBytes, func() { signalStop(stopOutput) })
+	}()
+	statusDone := make(chan bwrapStatus, 1)
+	go func() { statusDone <- readStatus(statusR) }()
+	waitDone := make(chan error, 1)
+	go func() { waitDone <- cmd.Wait() }()
+	diskCtx, stopDiskWatch := context.WithCancel(ctx)
+	defer stopDiskWatch()
+	go watchDisk(diskCtx, c.WorkDir, limits.WorkDirBytes, s.diskPoll, func() { signalStop(stopDisk) })
+
+	wall := time.NewTimer(limits.Wall)
+	defer wall.Stop()
+	var cancelled, exited bool
+	var waitErr error
+	select {
+	case waitErr = <-waitDone:
+		exited = true
+	case <-wall.C:
+		res.TimedOut = true
+	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			res.TimedOut = true
+		} else {
+			cancelled = true
+		}
+	case reason := <-stop:
+		res.DiskExceeded = reason == stopDisk
+	}
+	if !exited {
+		res.Killed = true
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // ESRCH: already gone
+		waitErr = <-waitDone
+	}
+	res.Duration = time.Since(start)
+	stopDiskWatch()
+	if cg != nil {
+		cg.kill()
+	}
+	// The PID namespace dies with bwrap; this catches anything that did not.
+	if err := killUID(cleanupCtx, uid); err != nil {
+		return res, err
+	}
+
+	out := awaitDrain(outputDone, outR)
+	status := awaitDrain(statusDone, statusR)
+	if out.truncated {
+		res.OutputTruncated = true
+		res.Killed = true
+	}
+	switch {
+	case res.Killed:
+		res.ExitCode = -1
+	case status.exited:
+		res.ExitCode = status.exitCode
+	default:
+		var exitErr *exec.ExitError
+		if waitErr != nil && !errors.As(waitErr, &exitErr) {
+			return res, fmt.Errorf("%w: waiting for bwrap: %w", ErrUnavailable, waitErr)
+		}
+		res.ExitCode = cmd.ProcessState.ExitCode()
+	}
+
+	switch {
+	case out.truncated:
+	case res.TimedOut:
+		writeMarker(output, &out, fmt.Sprintf("[killed: time limit of %s reached]", limits.Wall))
+	case res.DiskExceeded:
+		writeMarker(output, &out, fmt.Sprintf("[killed: work directory exceeded %d bytes]", limits.WorkDirBytes))
+	case cancelled:
+		writeMarker(output, &out, "[killed: cancelled]")
+	}
+	if !status.started && !res.Killed {
+		return res, fmt.Errorf("%w: %s", ErrSetup, out.tail)
+	}
+	if cancelled {
+		return res, fmt.Errorf("sandbox run: %w", ctx.Err())
+	}
+	if out.writeErr != nil {
+		return res, fmt.Errorf("writing sandbox output: %w", out.writeErr)
+	}
+	return res, nil
+}
+
+// awaitDrain waits for a pipe reader to finish, closing the pipe if it is
+// still held open after the grace period.
+func awaitDrain[T any](done <-chan T, pipe *os.File) T {
+	select {
+	case v := <-done:
+		return v
+	case <-time.After(drainGrace):
+		_ = pipe.Close() // unblocks the reader
+		return <-done
+	}
+}
+
+// dataPipe returns the read end of a pipe already holding content. The
+// content must fit in the pipe buffer.
+func dataPipe(content []byte) (*os.File, error) {
+	if len(content) > 32<<10 {
+		return nil, fmt.Errorf("%w: generated file of %d bytes is too large", ErrUnavailable, len(content))
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	_, err = w.Write(content)
+	if closeErr := w.Close(); err == nil {
+		err = closeErr
+	}
+	if err != nil {
+		_ = r.Close()
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return r, nil
+}
+
+// readStatus reads bwrap's JSON status documents until the pipe closes.
+func readStatus(r io.Reader) bwrapStatus {
+	var st bwrapStatus
+	dec := json.NewDecoder(r)
+	for {
+		var doc struct {
+			ChildPID *int `json:"child-pid"`
+			ExitCode *int `json:"exit-code"`
+		}
+		if err := dec.Decode(&doc); err != nil {
+			return st
+		}
+		if doc.ChildPID != nil {
+			st.started = true
+		}
+		if doc.ExitCode != nil {
+			st.exited = true
+			st.exitCode = *doc.ExitCode
+		}
+	}
+}
+
+// watchDisk calls exceeded once the work directory uses more than limit
+// bytes of disk.
+func watchDisk(ctx context.Context, dir string, limit int64, every time.Duration, exceeded func()) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if diskUsage(dir) > limit {
+			exceeded()
+			return
+		}
+	}
+}
+
+// diskUsage sums the allocated size of everything under dir. Entries that
+// vanish while it walks are skipped; symlinks are not followed.
+func diskUsage(dir string) int64 {
+	var total int64
+	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil // vanished or unreadable: keep counting the rest
+		}
+		info, err := d.Info()
+		if err != nil {
+			return nil
+		}
+		if st, ok := info.Sys().(*syscall.Stat_t); ok {
+			total += st.Blocks * 512
+		}
+		return nil
+	})
+	return total
+}

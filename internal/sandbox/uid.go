@@ -1,0 +1,230 @@
+package sandbox
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// uidPool hands out job UIDs, least recently used first, so a UID is not
+// reused straight after a job ends.
+type uidPool struct {
+	free chan int
+}
+
+func newUIDPool(base, count int) *uidPool {
+	p := &uidPool{free: make(chan int, count)}
+	for uid := base; uid < base+count; uid++ {
+		p.free <- uid
+	}
+	return p
+}
+
+func (p *uidPool) acquire(ctx context.Context) (int, error) {
+	select {
+	case uid := <-p.free:
+		return uid, nil
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+func (p *uidPool) release(uid int) { p.free <- uid }
+
+// processesOf lists the host PIDs whose real, effective or saved UID is uid.
+func processesOf(uid int) ([]int, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, fmt.Errorf("listing processes: %w", err)
+	}
+	want := strconv.Itoa(uid)
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		status, err := os.ReadFile(filepath.Join("/proc", e.Name(), "status"))
+		if err != nil {
+			continue // exited meanwhile
+		}
+		if statusHasUID(status, want) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids, nil
+}
+
+func statusHasUID(status []byte, uid string) bool {
+	sc := bufio.NewScanner(bytes.NewReader(status))
+	for sc.Scan() {
+		rest, ok := strings.CutPrefix(sc.Text(), "Uid:")
+		if !ok {
+			continue
+		}
+		fields := strings.Fields(rest)
+		for _, f := range fields[:min(3, len(fields))] {
+			if f == uid {
+				return true
+			}
+		}
+		return false
+	}
+	return false
+}
+
+// killUID kills every process owned by uid and returns once none is left.
+// Each process is signalled through a pidfd after its owner is checked, so a
+// recycled PID is never hit.
+func killUID(ctx context.Context, uid int) error {
+	for attempt := 0; ; attempt++ {
+		pids, err := processesOf(uid)
+		if err != nil {
+			return err
+		}
+		if len(pids) == 0 {
+			return nil
+		}
+		for _, pid := range pids {
+			killIfOwned(pid, uid)
+		}
+		if attempt > 0 {
+			// Killed processes linger until reaped by their parent.
+			select {
+			case <-time.After(10 * time.Millisecond):
+			case <-ctx.Done():
+				return fmt.Errorf("killing processes of sandbox UID %d: %w", uid, ctx.Err())
+			}
+		}
+	}
+}
+
+func killIfOwned(pid, uid int) {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return // gone already
+	}
+	defer unix.Close(fd)
+	status, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+	if err != nil || !statusHasUID(status, strconv.Itoa(uid)) {
+		return
+	}
+	// ESRCH and zombies are fine: the process is dead either way.
+	_ = unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
+}
+
+// giveTree makes dir and what it holds owned by uid, without following
+// symlinks. Regular files with several hard links are skipped: a link may
+// point into the repository cache (git clone --local), which must stay
+// upbuild's.
+func giveTree(dir string, uid int) error {
+	return filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return fmt.Errorf("preparing work directory: %w", err)
+		}
+		info, err := d.Info()
+		if err != nil {
+			return fmt.Errorf("preparing work directory: %w", err)
+		}
+		st, ok := info.Sys().(*syscall.Stat_t)
+		if !ok {
+			return fmt.Errorf("preparing work directory: no owner information for %s", path)
+		}
+		if !d.IsDir() && st.Nlink > 1 {
+			return nil
+		}
+		if int(st.Uid) == uid && int(st.Gid) == uid {
+			return nil
+		}
+		if err := os.Lchown(path, uid, uid); err != nil {
+			return fmt.Errorf("preparing work directory: %w", err)
+		}
+		return nil
+	})
+}
+
+// checkReachable verifies that every ancestor of path can be searched by a
+// user who owns none of them: bwrap resolves bind sources as the job UID.
+func checkReachable(path string) error {
+	for dir := filepath.Dir(filepath.Clean(path)); ; dir = filepath.Dir(dir) {
+		info, err := os.Stat(dir)
+		if err != nil {
+			return err
+		}
+		if info.Mode().Perm()&0o001 == 0 {
+			return fmt.Errorf("%s is not searchable by other users, so the sandbox cannot reach %s (needs o+x, e.g. mode 0711)", dir, path)
+		}
+		if dir == "/" {
+			return nil
+		}
+	}
+}
+
+func validateCmd(c Cmd) error {
+	if len(c.Args) == 0 || c.Args[0] == "" {
+		return fmt.Errorf("%w: no command", ErrInvalidCmd)
+	}
+	if !filepath.IsAbs(c.WorkDir) {
+		return fmt.Errorf("%w: work directory %q is not an absolute path", ErrInvalidCmd, c.WorkDir)
+	}
+	info, err := os.Lstat(c.WorkDir)
+	if err != nil {
+		return fmt.Errorf("%w: work directory: %w", ErrInvalidCmd, err)
+	}
+	if !info.IsDir() {
+		return fmt.Errorf("%w: work directory %s is not a directory (symlinks are refused)", ErrInvalidCmd, c.WorkDir)
+	}
+	if filepath.Clean(c.WorkDir) == "/" {
+		return fmt.Errorf("%w: work directory cannot be /", ErrInvalidCmd)
+	}
+	if err := checkReachable(c.WorkDir); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidCmd, err)
+	}
+	if c.Dir != "" && !filepath.IsLocal(c.Dir) {
+		return fmt.Errorf("%w: directory %q is not inside the work directory", ErrInvalidCmd, c.Dir)
+	}
+	for name := range c.Env {
+		if name == "" || strings.ContainsAny(name, "=\x00") {
+			return fmt.Errorf("%w: bad environment variable name %q", ErrInvalidCmd, name)
+		}
+	}
+	for _, b := range c.ReadOnlyBinds {
+		if err := validateBind(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func validateBind(b Bind) error {
+	if !filepath.IsAbs(b.Source) || !filepath.IsAbs(b.Dest) || filepath.Clean(b.Dest) != b.Dest {
+		return fmt.Errorf("%w: bind %s -> %s: both paths must be absolute and clean", ErrInvalidCmd, b.Source, b.Dest)
+	}
+	// The sandbox builds these itself; a bind may not cover them.
+	for _, r := range []string{"/usr", "/etc", "/proc", "/dev", "/tmp", "/bin", "/lib", "/lib64", "/sbin", WorkDirInside} {
+		if b.Dest == "/" || b.Dest == r || strings.HasPrefix(b.Dest, r+"/") {
+			return fmt.Errorf("%w: bind destination %s is reserved", ErrInvalidCmd, b.Dest)
+		}
+	}
+	if _, err := os.Stat(b.Source); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%w: bind source %s does not exist", ErrInvalidCmd, b.Source)
+		}
+		return fmt.Errorf("%w: bind source: %w", ErrInvalidCmd, err)
+	}
+	if err := checkReachable(b.Source); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidCmd, err)
+	}
+	return nil
+}
