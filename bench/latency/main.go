@@ -142,6 +142,7 @@ type result struct {
 	loadEnd   string
 	warnings  []string
 	apiCalls  []routeCount
+	apiRate   callRate
 	summary
 }
 
@@ -219,9 +220,11 @@ func run(ctx context.Context, opts options) (res result, err error) {
 		return res, err
 	}
 	fmt.Fprintf(opts.progress, "bench/latency: %d merge requests opened; waiting up to %s for their statuses\n", len(mrs), opts.settle)
-	res.summary, err = settle(ctx, sim.Simulator, mrs, opts.settle, up.serveErr)
+	res.summary, err = settle(ctx, sim, mrs, opts.settle, up.serveErr)
 	res.loadEnd = loadAverage()
-	res.apiCalls = sim.calls.byRoute()
+	calls := sim.calls.list()
+	res.apiCalls = byRoute(calls)
+	res.apiRate = rateOf(calls)
 	res.ran = true
 	if err != nil {
 		return res, err
@@ -235,26 +238,24 @@ func run(ctx context.Context, opts options) (res result, err error) {
 
 // settle waits until every merge request's head has a pending status and
 // all its statuses are final, or until the time is up, and summarizes.
-func settle(ctx context.Context, sim *gitlabsim.Simulator, mrs []openedMR, within time.Duration, serveErr <-chan error) (summary, error) {
+func settle(ctx context.Context, sim simulator, mrs []openedMR, within time.Duration, serveErr <-chan error) (summary, error) {
 	deadline := time.NewTimer(within)
 	defer deadline.Stop()
 	poll := time.NewTicker(100 * time.Millisecond)
 	defer poll.Stop()
-	for {
-		s := summarize(mrs, sim.Deliveries(), sim.StatusTransitions())
-		if s.WithPending == len(mrs) && s.AllFinal == len(mrs) {
-			return s, nil
-		}
+	var err error
+	for done := false; !done && outstanding(mrs, sim.StatusTransitions()) > 0; {
 		select {
 		case <-ctx.Done():
-			return s, fmt.Errorf("waiting for statuses: %w", ctx.Err())
-		case err := <-serveErr:
-			return s, fmt.Errorf("upbuild stopped while statuses were outstanding: %w", err)
+			done, err = true, fmt.Errorf("waiting for statuses: %w", ctx.Err())
+		case serr := <-serveErr:
+			done, err = true, fmt.Errorf("upbuild stopped while statuses were outstanding: %w", serr)
 		case <-deadline.C:
-			return summarize(mrs, sim.Deliveries(), sim.StatusTransitions()), nil
+			done = true
 		case <-poll.C:
 		}
 	}
+	return summarize(mrs, sim.Deliveries(), sim.StatusTransitions(), sim.calls.list()), err
 }
 
 // database is where upbuild keeps its state for one run.
@@ -328,7 +329,7 @@ func startSimulator(ctx context.Context, reposDir string) (simulator, error) {
 	}
 	base := "http://" + ln.Addr().String()
 	sim := gitlabsim.New(gitlabsim.Options{Dir: reposDir, BaseURL: base, DisableRateLimits: true})
-	calls := &apiCalls{next: sim, counts: map[string]int{}}
+	calls := &apiCalls{next: sim}
 	hs := &http.Server{Handler: calls, ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()

@@ -42,6 +42,10 @@ func printReport(w io.Writer, command string, res result) {
 	fmt.Fprintf(w, "  %-26s %5s %10s %10s %10s %10s\n", "", "n", "p50", "p90", "p99", "max")
 	latencyRow(w, "202 → first pending", res.ToPending)
 	latencyRow(w, "202 → all statuses final", res.ToFinal)
+	latencyRow(w, "202 → first status (any)", res.ToFirstStatus)
+	fmt.Fprintf(w, "  where the time goes, as the simulator saw upbuild's calls:\n")
+	latencyRow(w, "  202 → first config read", res.ToConfigRead)
+	latencyRow(w, "  202 → first status call", res.ToStatusCall)
 	if n := negatives(res.ToPending); n > 0 {
 		fmt.Fprintf(w, "  (%d pending statuses were recorded before the simulator had read the 202)\n", n)
 	}
@@ -65,7 +69,8 @@ func printReport(w io.Writer, command string, res result) {
 	for _, rc := range res.apiCalls {
 		total += rc.n
 	}
-	fmt.Fprintf(w, "  API requests to the simulator during the run: %d (%.1f per MR)\n", total, float64(total)/float64(max(res.Opened, 1)))
+	fmt.Fprintf(w, "  API requests to the simulator during the run: %d (%.1f per MR), %.1f/s on average, %d in the busiest second\n",
+		total, float64(total)/float64(max(res.Opened, 1)), res.apiRate.average, res.apiRate.peak)
 	for _, rc := range res.apiCalls {
 		fmt.Fprintf(w, "    %6d  %s\n", rc.n, rc.route)
 	}

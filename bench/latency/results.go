@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"upbuild.dev/upbuild/internal/gitlabsim"
@@ -45,9 +46,14 @@ type summary struct {
 	// AllFinal counts heads whose statuses were all final at the end.
 	AllFinal int
 	// ToPending holds "202 → first pending" per merge request that has both,
+	// ToFirstStatus "202 → first status in any state",
 	// ToFinal "202 → last status final" per merge request whose statuses
 	// are all final.
-	ToPending, ToFinal []time.Duration
+	ToPending, ToFirstStatus, ToFinal []time.Duration
+	// ToConfigRead and ToStatusCall break "202 → first pending" down from
+	// the simulator's side: when upbuild's first repository read at the
+	// head (after the 202) and its first status write for it arrived.
+	ToConfigRead, ToStatusCall []time.Duration
 	// MissingPending lists merge requests with no pending status.
 	MissingPending []openedMR
 }
@@ -62,7 +68,7 @@ type hookBody struct {
 
 // summarize matches each opened merge request with the delivery of its
 // "open" hook and with the status transitions of its head commit.
-func summarize(mrs []openedMR, deliveries []gitlabsim.Delivery, transitions []gitlabsim.StatusTransition) summary {
+func summarize(mrs []openedMR, deliveries []gitlabsim.Delivery, transitions []gitlabsim.StatusTransition, calls []apiCall) summary {
 	wanted := make(map[mrKey]bool, len(mrs))
 	for _, mr := range mrs {
 		wanted[mrKey{mr.ProjectID, mr.IID}] = true
@@ -98,12 +104,13 @@ func summarize(mrs []openedMR, deliveries []gitlabsim.Delivery, transitions []gi
 
 	firstPending := map[commitKey]time.Time{}
 	firstTo := map[commitKey]string{}
+	firstAt := map[commitKey]time.Time{}
 	state := map[commitKey]map[string]string{}
 	lastChange := map[commitKey]time.Time{}
 	for _, t := range transitions {
 		key := commitKey{t.ProjectID, t.SHA}
 		if _, seen := firstTo[key]; !seen {
-			firstTo[key] = t.To
+			firstTo[key], firstAt[key] = t.To, t.At
 		}
 		if _, seen := firstPending[key]; !seen && t.To == "pending" {
 			firstPending[key] = t.At
@@ -115,10 +122,21 @@ func summarize(mrs []openedMR, deliveries []gitlabsim.Delivery, transitions []gi
 		lastChange[key] = t.At
 	}
 
+	callsAt := map[commitKey][]apiCall{}
+	for _, c := range calls {
+		if c.SHA != "" {
+			key := commitKey{c.Project, c.SHA}
+			callsAt[key] = append(callsAt[key], c)
+		}
+	}
+
 	s.Opened = len(mrs)
 	for _, mr := range mrs {
 		head := commitKey{mr.ProjectID, mr.HeadSHA}
 		t0, answered := answeredAt[mrKey{mr.ProjectID, mr.IID}]
+		if answered {
+			s.addStages(t0, callsAt[head])
+		}
 		t1, pending := firstPending[head]
 		if !pending {
 			s.MissingPending = append(s.MissingPending, mr)
@@ -131,6 +149,9 @@ func summarize(mrs []openedMR, deliveries []gitlabsim.Delivery, transitions []gi
 		if firstTo[head] == "pending" {
 			s.PendingFirst++
 		}
+		if first, ok := firstAt[head]; ok && answered {
+			s.ToFirstStatus = append(s.ToFirstStatus, first.Sub(t0))
+		}
 		if allFinal(state[head]) {
 			s.AllFinal++
 			if answered {
@@ -139,6 +160,45 @@ func summarize(mrs []openedMR, deliveries []gitlabsim.Delivery, transitions []gi
 		}
 	}
 	return s
+}
+
+// addStages notes when the first repository read after t0 and the first
+// status write of a head arrived at the simulator.
+func (s *summary) addStages(t0 time.Time, calls []apiCall) {
+	read, status := false, false
+	for _, c := range calls {
+		switch {
+		case !read && strings.HasPrefix(c.Route, "GET ") && !c.At.Before(t0):
+			read = true
+			s.ToConfigRead = append(s.ToConfigRead, c.At.Sub(t0))
+		case !status && strings.HasPrefix(c.Route, "POST ") && strings.Contains(c.Route, "/statuses/"):
+			status = true
+			s.ToStatusCall = append(s.ToStatusCall, c.At.Sub(t0))
+		}
+	}
+}
+
+// outstanding counts the merge requests whose head has no pending status
+// yet or a status that is not final.
+func outstanding(mrs []openedMR, transitions []gitlabsim.StatusTransition) int {
+	pending := map[commitKey]bool{}
+	state := map[commitKey]map[string]string{}
+	for _, t := range transitions {
+		key := commitKey{t.ProjectID, t.SHA}
+		pending[key] = pending[key] || t.To == "pending"
+		if state[key] == nil {
+			state[key] = map[string]string{}
+		}
+		state[key][t.Name] = t.To
+	}
+	n := 0
+	for _, mr := range mrs {
+		head := commitKey{mr.ProjectID, mr.HeadSHA}
+		if !pending[head] || !allFinal(state[head]) {
+			n++
+		}
+	}
+	return n
 }
 
 // allFinal says whether a commit has statuses and none of them can change

@@ -48,7 +48,16 @@ func TestSummarizeMatchesDeliveriesAndTransitions(t *testing.T) {
 		{ProjectID: 2, SHA: "aaa", Name: "build", To: "pending", At: at(1)},
 	}
 
-	s := summarize(mrs, deliveries, transitions)
+	calls := []apiCall{
+		{At: at(12), Route: "GET /api/v4/projects/:id/repository/tree", Project: 1, SHA: "aaa"}, // for the push
+		{At: at(20), Route: "GET /api/v4/projects/:id/repository/tree", Project: 1, SHA: "aaa"},
+		{At: at(22), Route: "GET /api/v4/projects/:id/repository/files/%2Epackit%2Eyaml/raw", Project: 1, SHA: "aaa"},
+		{At: at(35), Route: "POST /api/v4/projects/:id/statuses/:id", Project: 1, SHA: "aaa"},
+		{At: at(36), Route: "POST /api/v4/projects/:id/statuses/:id", Project: 1, SHA: "aaa"},
+		{At: at(37), Route: "POST /api/v4/projects/:id/statuses/:id", Project: 2, SHA: "aaa"},
+	}
+
+	s := summarize(mrs, deliveries, transitions, calls)
 
 	want := summary{Opened: 3, OpenDeliveries: 3, Answered202: 2, PushDeliveries: 2, PushAnswered202: 1,
 		WithPending: 2, PendingFirst: 2, AllFinal: 2}
@@ -64,9 +73,19 @@ func TestSummarizeMatchesDeliveriesAndTransitions(t *testing.T) {
 		t.Errorf("202 → pending = %v, want [25ms]", s.ToPending)
 	}
 	// MR 2/1: 202 at 31 ms, skipped at 50 ms.
+	wantFirst := []time.Duration{25 * time.Millisecond, 19 * time.Millisecond}
+	if len(s.ToFirstStatus) != 2 || s.ToFirstStatus[0] != wantFirst[0] || s.ToFirstStatus[1] != wantFirst[1] {
+		t.Errorf("202 → first status = %v, want %v", s.ToFirstStatus, wantFirst)
+	}
 	wantFinal := []time.Duration{100 * time.Millisecond, 19 * time.Millisecond}
 	if len(s.ToFinal) != 2 || s.ToFinal[0] != wantFinal[0] || s.ToFinal[1] != wantFinal[1] {
 		t.Errorf("202 → final = %v, want %v", s.ToFinal, wantFinal)
+	}
+	if len(s.ToConfigRead) != 1 || s.ToConfigRead[0] != 5*time.Millisecond {
+		t.Errorf("202 → config read = %v, want [5ms]", s.ToConfigRead)
+	}
+	if len(s.ToStatusCall) != 1 || s.ToStatusCall[0] != 20*time.Millisecond {
+		t.Errorf("202 → status call = %v, want [20ms]", s.ToStatusCall)
 	}
 	if len(s.MissingPending) != 1 || s.MissingPending[0].ProjectID != 2 || s.MissingPending[0].IID != 1 {
 		t.Errorf("missing pending = %+v, want project 2 !1", s.MissingPending)
@@ -103,5 +122,21 @@ func TestPercentile(t *testing.T) {
 		if got := percentile(tt.ds, tt.p); got != tt.want {
 			t.Errorf("%s: percentile(p%g) = %v, want %v", tt.name, tt.p, got, tt.want)
 		}
+	}
+}
+
+func TestOutstandingWantsPendingAndFinal(t *testing.T) {
+	mrs := []openedMR{{ProjectID: 1, HeadSHA: "aaa"}, {ProjectID: 1, HeadSHA: "bbb"}, {ProjectID: 1, HeadSHA: "ccc"}}
+	transitions := []gitlabsim.StatusTransition{
+		{ProjectID: 1, SHA: "aaa", Name: "build", To: "pending"},
+		{ProjectID: 1, SHA: "aaa", Name: "build", To: "success"},
+		{ProjectID: 1, SHA: "bbb", Name: "build", To: "pending"}, // not final yet
+		{ProjectID: 1, SHA: "ccc", Name: "build", To: "skipped"}, // never pending
+	}
+	if got := outstanding(mrs, transitions); got != 2 {
+		t.Errorf("outstanding = %d, want 2", got)
+	}
+	if got := outstanding(mrs[:1], transitions); got != 0 {
+		t.Errorf("outstanding of the settled MR = %d, want 0", got)
 	}
 }
