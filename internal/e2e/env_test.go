@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -49,6 +50,7 @@ type env struct {
 	cfg     config.Config
 	envVars map[string]string
 	up      *httptest.Server
+	handler atomic.Pointer[http.Handler] // what up serves: upbuild, or "restarting"
 	srv     *server.Server
 	stopBg  func()
 	logs    *syncBuffer
@@ -83,8 +85,13 @@ func newEnvWith(t *testing.T, dbURL string, opts envOptions, configure func(*env
 	e := &env{t: t, ctx: ctx, sim: sim, seed: seed, dbURL: dbURL, dataDir: filepath.Join(t.TempDir(), "data"),
 		envVars: map[string]string{"BOT_TOKEN": seed.Bot.Token}}
 	// The upbuild listener exists first, so its URL can be the public URL.
-	e.up = httptest.NewUnstartedServer(http.NotFoundHandler())
-	e.up.Start()
+	e.up = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h := e.handler.Load(); h != nil {
+			(*h).ServeHTTP(w, r)
+			return
+		}
+		http.Error(w, "upbuild is not running", http.StatusServiceUnavailable)
+	}))
 	t.Cleanup(e.up.Close)
 	cfg, err := config.Load("", func(k string) string { return e.envVars[k] })
 	if err != nil {
@@ -121,7 +128,8 @@ func (e *env) start() {
 		e.t.Fatal(err)
 	}
 	e.srv, e.stopBg, e.stopped = srv, stop, false
-	e.up.Config.Handler = srv.Handler()
+	h := srv.Handler()
+	e.handler.Store(&h)
 }
 
 // stop shuts upbuild down gracefully.
@@ -130,9 +138,7 @@ func (e *env) stop() {
 		return
 	}
 	e.stopped = true
-	e.up.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		http.Error(w, "upbuild is restarting", http.StatusServiceUnavailable)
-	})
+	e.handler.Store(nil)
 	e.stopBg()
 	if err := e.srv.Close(); err != nil {
 		e.t.Errorf("close upbuild: %v", err)

@@ -321,8 +321,3 @@ func (p *Planner) bot(ctx context.Context, instance string, fg forge.Forge) (for
 func (p *Planner) jobURL(jobID int64) string {
 	return fmt.Sprintf("%s/jobs/%d", p.opts.PublicURL, jobID)
 }
-
-// isTransient reports whether an error from the forge is worth retrying.
-func isTransient(err error) bool {
-	return errors.Is(err, forge.ErrTransient) || errors.Is(err, context.DeadlineExceeded)
-}
