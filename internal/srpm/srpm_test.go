@@ -1,0 +1,468 @@
+package srpm_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"upbuild.dev/upbuild/internal/packitcfg"
+	"upbuild.dev/upbuild/internal/srpm"
+)
+
+// snapshotTime is the builder's clock in these tests.
+var snapshotTime = time.Date(2024, 3, 5, 3, 4, 5, 6000, time.UTC)
+
+const snapshotStamp = "20240305030405000006"
+
+// repo is an upstream git repository made from testdata at run time.
+type repo struct {
+	t    *testing.T
+	dir  string
+	date time.Time // the next commit's date; each commit and tag moves it on
+}
+
+// newRepo copies testdata/<name> into a temporary dir and commits it on
+// branch main.
+func newRepo(t *testing.T, name string) *repo {
+	t.Helper()
+	for _, tool := range []string{"git", "rpmbuild", "rpmspec", "rpm"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is needed for these tests (apt-get install git rpm): %v", tool, err)
+		}
+	}
+	r := &repo{t: t, dir: filepath.Join(t.TempDir(), name), date: time.Date(2023, 6, 1, 12, 0, 0, 0, time.UTC)}
+	src := filepath.Join("testdata", name)
+	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, path)
+		if err != nil {
+			return err
+		}
+		dest := filepath.Join(r.dir, rel)
+		if d.IsDir() {
+			return os.MkdirAll(dest, 0o755)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(dest, data, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.git("init", "-q", "-b", "main")
+	r.commit("Initial import")
+	return r
+}
+
+func (r *repo) git(args ...string) string {
+	r.t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = r.dir
+	stamp := r.date.Format(time.RFC3339)
+	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=Ann Upstream", "GIT_AUTHOR_EMAIL=ann@example.org",
+		"GIT_COMMITTER_NAME=Ann Upstream", "GIT_COMMITTER_EMAIL=ann@example.org",
+		"GIT_AUTHOR_DATE="+stamp, "GIT_COMMITTER_DATE="+stamp, "GIT_CONFIG_NOSYSTEM=1", "HOME="+r.dir)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		r.t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	r.date = r.date.Add(time.Hour)
+	return strings.TrimSpace(string(out))
+}
+
+func (r *repo) commit(msg string) {
+	r.t.Helper()
+	r.git("add", "-A")
+	r.git("commit", "-q", "--allow-empty", "-m", msg)
+}
+
+// change appends a line to a file and commits it.
+func (r *repo) change(file, msg string) {
+	r.t.Helper()
+	f, err := os.OpenFile(filepath.Join(r.dir, file), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if _, err := f.WriteString("/* " + msg + " */\n"); err != nil {
+		r.t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		r.t.Fatal(err)
+	}
+	r.commit(msg)
+}
+
+// config loads the repository's .packit.yaml as upbuild does.
+func (r *repo) config() *packitcfg.Config {
+	r.t.Helper()
+	data, err := os.ReadFile(filepath.Join(r.dir, ".packit.yaml"))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	cfg, err := packitcfg.Load(".packit.yaml", data, packitcfg.Options{RepoName: filepath.Base(r.dir)})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return cfg
+}
+
+// syncBuffer is a job log that tests can read after the build.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func newBuilder(log *syncBuffer) *srpm.Builder {
+	return &srpm.Builder{
+		Sandbox: srpm.HostRunner{}, Host: srpm.HostRunner{}, Log: log,
+		Now:             func() time.Time { return snapshotTime },
+		ChangelogAuthor: "upbuild CI <ci@upbuild.example>",
+	}
+}
+
+func build(t *testing.T, r *repo, pkg string) (*srpm.Result, string, error) {
+	t.Helper()
+	cfg := r.config()
+	p, ok := cfg.Packages[pkg]
+	if !ok {
+		t.Fatalf("package %q not in the config (have %v)", pkg, cfg.PackageNames)
+	}
+	log := &syncBuffer{}
+	res, err := newBuilder(log).Build(context.Background(), srpm.Request{
+		WorkTree: r.dir, Package: p.Name, Settings: p.Settings, OutDir: filepath.Join(t.TempDir(), "out-"+pkg),
+	})
+	return res, log.String(), err
+}
+
+func rpmQuery(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("rpm", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("rpm %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+func tarList(t *testing.T, path string) []string {
+	t.Helper()
+	out, err := exec.Command("tar", "-tf", path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("tar -tf %s: %v\n%s", path, err, out)
+	}
+	return strings.Fields(string(out))
+}
+
+func TestTaggedCProjectGetsPackitSnapshotRelease(t *testing.T) {
+	r := newRepo(t, "hello")
+	r.git("tag", "v1.2.0")
+	r.change("hello.c", "Say hello louder")
+	r.change("Makefile", "Build with warnings")
+	r.change("hello.c", "Fix a typo")
+	short := r.git("rev-parse", "--short", "HEAD")
+
+	res, log, err := build(t, r, "hello")
+	if err != nil {
+		t.Fatalf("build: %v\nlog:\n%s", err, log)
+	}
+	if res.Name != "hello" || res.Version != "1.2.0" {
+		t.Errorf("SRPM is %s %s, want hello 1.2.0", res.Name, res.Version)
+	}
+	// {release}.{timestamp}.{branch}.{commits since tag}.g{short hash}%{?dist};
+	// %{?dist} is empty on this Debian machine.
+	want := "1." + snapshotStamp + ".main.3.g" + short
+	if res.Release != want {
+		t.Errorf("Release %q, want %q", res.Release, want)
+	}
+	if filepath.Base(res.SRPM) != "hello-1.2.0-"+want+".src.rpm" {
+		t.Errorf("SRPM file %s", res.SRPM)
+	}
+	header := rpmQuery(t, "-qp", "--qf", "%{NAME} %{VERSION} %{RELEASE}", res.SRPM)
+	if header != "hello 1.2.0 "+want {
+		t.Errorf("rpm -qp says %q", header)
+	}
+	if files := rpmQuery(t, "-qpl", res.SRPM); !strings.Contains(files, "hello-1.2.0.tar.gz") || !strings.Contains(files, "hello.spec") {
+		t.Errorf("SRPM files:\n%s", files)
+	}
+	if got := tarList(t, res.Archive); !contains(got, "hello-1.2.0/hello.c") || !contains(got, "hello-1.2.0/Makefile") {
+		t.Errorf("archive %s holds %v", res.Archive, got)
+	}
+
+	spec := readFile(t, res.SpecFile)
+	for _, line := range []string{
+		"Version:        1.2.0\n",
+		"Release:        " + want + "%{?dist}\n",
+		"Source0:        hello-1.2.0.tar.gz\n",
+		"%setup -n hello-1.2.0 -q\n",
+		"%changelog\n* Tue Mar 05 2024 upbuild CI <ci@upbuild.example> - 1.2.0-" + want + "\n" +
+			"- Fix a typo (Ann Upstream)\n- Build with warnings (Ann Upstream)\n- Say hello louder (Ann Upstream)\n\n* Mon Jan 08 2024",
+	} {
+		if !strings.Contains(spec, line) {
+			t.Errorf("edited spec lacks %q:\n%s", line, spec)
+		}
+	}
+	for _, l := range []string{"$ git -c core.fsmonitor=false", "$ rpmbuild -bs", "Wrote: " + res.SRPM} {
+		if !strings.Contains(log, l) {
+			t.Errorf("job log lacks %q:\n%s", l, log)
+		}
+	}
+}
+
+func TestActionsDecideVersionArchiveAndChangelog(t *testing.T) {
+	r := newRepo(t, "greeter")
+	res, log, err := build(t, r, "greeter")
+	if err != nil {
+		t.Fatalf("build: %v\nlog:\n%s", err, log)
+	}
+	// No tags: no commits-since-tag part in the release.
+	want := "3." + snapshotStamp + ".main"
+	if res.Name != "greeter" || res.Version != "2.5.1" || res.Release != want {
+		t.Errorf("SRPM is %s %s %s, want greeter 2.5.1 %s", res.Name, res.Version, res.Release, want)
+	}
+	if filepath.Base(res.Archive) != "greeter-2.5.1.tar.gz" || filepath.Dir(res.Archive) != r.dir {
+		t.Errorf("archive %s, want greeter-2.5.1.tar.gz copied next to the spec", res.Archive)
+	}
+	spec := readFile(t, res.SpecFile)
+	for _, line := range []string{
+		"Source0:        greeter-2.5.1.tar.gz\n",
+		"%autosetup -n greeter-src\n", // the tarball's own top directory
+		" - 2.5.1-" + want + "\n- Snapshot of 2.5.1, 100% automatic\n\n",
+	} {
+		if !strings.Contains(spec, line) {
+			t.Errorf("edited spec lacks %q:\n%s", line, spec)
+		}
+	}
+	env := readFile(t, filepath.Join(r.dir, "packit-env.txt"))
+	for _, v := range []string{
+		"PACKIT_CONFIG_PACKAGE_NAME=greeter\n", "PACKIT_DOWNSTREAM_PACKAGE_NAME=greeter\n",
+		"PACKIT_PWD=" + r.dir + "\n", "PACKIT_SPECFILE_PATH=greeter.spec\n",
+		"PACKIT_UPSTREAM_PACKAGE_NAME=greeter\n", "PACKIT_UPSTREAM_REPO=" + r.dir + "\n",
+	} {
+		if !strings.Contains(env, v) {
+			t.Errorf("post-upstream-clone env lacks %q:\n%s", v, env)
+		}
+	}
+	if strings.Contains(env, "PACKIT_PROJECT_VERSION") {
+		t.Errorf("post-upstream-clone got a version before it is known:\n%s", env)
+	}
+	if !strings.Contains(log, "archive ready\n") {
+		t.Errorf("action output not streamed to the job log:\n%s", log)
+	}
+}
+
+func TestFixSpecFileActionReplacesTheDefaultEdits(t *testing.T) {
+	r := newRepo(t, "greeter")
+	cfg := r.config()
+	s := cfg.Packages["greeter"].Settings
+	s.Actions[packitcfg.ActionFixSpecFile] = []packitcfg.Command{{"bash", "-c",
+		`sed -i -e "s/^Version:.*/Version: $PACKIT_RPMSPEC_VERSION/" -e "s/^Release:.*/Release: $PACKIT_RPMSPEC_RELEASE/" ` +
+			`-e "s/^Source0:.*/Source0: $PACKIT_PROJECT_ARCHIVE/" -e "s/^%autosetup/%autosetup -n greeter-src/" greeter.spec && ` +
+			`echo "$PACKIT_PROJECT_COMMIT $PACKIT_PROJECT_BRANCH $PACKIT_PROJECT_SNAPSHOTID" > fix-env.txt`}}
+	s.ReleaseSuffix = "9.{PACKIT_PROJECT_BRANCH}"
+	res, err := newBuilder(&syncBuffer{}).Build(context.Background(), srpm.Request{
+		WorkTree: r.dir, Package: "greeter", Settings: s, OutDir: t.TempDir(), Branch: "pr/12",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// release_suffix naming a variable is the whole Release.
+	if res.Version != "2.5.1" || res.Release != "9.pr12" {
+		t.Errorf("SRPM %s-%s, want 2.5.1-9.pr12", res.Version, res.Release)
+	}
+	if spec := readFile(t, res.SpecFile); strings.Contains(spec, "Snapshot of") {
+		t.Errorf("a changelog entry was added although fix-spec-file replaces the default edits:\n%s", spec)
+	}
+	head := r.git("rev-parse", "HEAD")
+	if got := readFile(t, filepath.Join(r.dir, "fix-env.txt")); got != head+" pr12 "+snapshotStamp+".pr12\n" {
+		t.Errorf("fix-spec-file env: %q", got)
+	}
+}
+
+func TestMonorepoPackagesEachGetTheirOwnSRPM(t *testing.T) {
+	r := newRepo(t, "monorepo")
+	r.git("tag", "alpha-0.3.0")
+	r.git("tag", "beta-2.0.0")
+	r.change("alpha/alpha.txt", "More alpha data")
+
+	tests := []struct {
+		pkg, name, version, setup string
+		archiveHas, archiveLacks  string
+	}{
+		{"alpha", "alpha", "0.3.0", "%setup -n alpha-0.3.0 -q", "alpha-0.3.0/alpha.txt", "beta.txt"},
+		{"beta", "python-beta", "2.0.0", "%autosetup -p1 -n beta-2.0.0", "beta-2.0.0/pkg/beta.spec", "alpha.txt"},
+	}
+	srpms := map[string]bool{}
+	for _, tc := range tests {
+		res, log, err := build(t, r, tc.pkg)
+		if err != nil {
+			t.Fatalf("%s: %v\nlog:\n%s", tc.pkg, err, log)
+		}
+		if res.Name != tc.name || res.Version != tc.version {
+			t.Errorf("%s: SRPM %s %s, want %s %s", tc.pkg, res.Name, res.Version, tc.name, tc.version)
+		}
+		srpms[res.SRPM] = true
+		if spec := readFile(t, res.SpecFile); !strings.Contains(spec, tc.setup+"\n") {
+			t.Errorf("%s: spec lacks %q:\n%s", tc.pkg, tc.setup, spec)
+		}
+		files := tarList(t, res.Archive)
+		if !contains(files, tc.archiveHas) || strings.Contains(strings.Join(files, " "), tc.archiveLacks) {
+			t.Errorf("%s: archive holds %v, want %s and no %s", tc.pkg, files, tc.archiveHas, tc.archiveLacks)
+		}
+	}
+	if len(srpms) != 2 {
+		t.Errorf("SRPMs %v, want two different files", srpms)
+	}
+}
+
+func TestMonorepoAutochangelogGetsNoEntry(t *testing.T) {
+	r := newRepo(t, "monorepo")
+	r.git("tag", "beta-2.0.0")
+	res, log, err := build(t, r, "beta")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log)
+	}
+	if spec := readFile(t, res.SpecFile); !strings.HasSuffix(spec, "%changelog\n%autochangelog\n") {
+		t.Errorf("changelog changed:\n%s", spec)
+	}
+	// Release 7 with no commits since the tag.
+	if want := "7." + snapshotStamp + ".main.0.g" + r.git("rev-parse", "--short", "HEAD"); res.Release != want {
+		t.Errorf("Release %q, want %q", res.Release, want)
+	}
+}
+
+func TestErrorsUsersCanActOn(t *testing.T) {
+	t.Run("rpmbuild failure shows rpmbuild's message", func(t *testing.T) {
+		r := newRepo(t, "broken")
+		_, _, err := build(t, r, "broken")
+		var ce *srpm.CommandError
+		if !errors.As(err, &ce) || ce.Step != "rpmbuild" || ce.ExitCode == 0 {
+			t.Fatalf("err %v, want a failed rpmbuild", err)
+		}
+		if !strings.Contains(err.Error(), "0001-missing-fix.patch: No such file or directory") {
+			t.Errorf("error does not show rpmbuild's message:\n%v", err)
+		}
+	})
+	t.Run("spec that rpm cannot parse", func(t *testing.T) {
+		r := newRepo(t, "broken")
+		spec := strings.Replace(readFile(t, filepath.Join(r.dir, "broken.spec")), "Version:        1.0\n", "", 1)
+		writeFile(t, filepath.Join(r.dir, "broken.spec"), spec)
+		r.commit("Drop the version")
+		_, _, err := build(t, r, "broken")
+		if err == nil || !strings.Contains(err.Error(), "Version field must be present") {
+			t.Errorf("err %v, want rpm's complaint about Version", err)
+		}
+	})
+	t.Run("missing spec", func(t *testing.T) {
+		r := newRepo(t, "hello")
+		r.git("rm", "-q", "hello.spec")
+		r.commit("Remove the spec")
+		_, _, err := build(t, r, "hello")
+		if !errors.Is(err, srpm.ErrNoSpec) || !strings.Contains(err.Error(), "hello.spec") {
+			t.Errorf("err %v, want ErrNoSpec naming hello.spec", err)
+		}
+	})
+	t.Run("failing action", func(t *testing.T) {
+		r := newRepo(t, "greeter")
+		s := r.config().Packages["greeter"].Settings
+		s.Actions[packitcfg.ActionCreateArchive] = []packitcfg.Command{{"bash", "-c", "echo making; echo 'tar: src: Cannot open' >&2; exit 3"}}
+		_, err := newBuilder(&syncBuffer{}).Build(context.Background(), srpm.Request{WorkTree: r.dir, Settings: s, OutDir: t.TempDir()})
+		var ce *srpm.CommandError
+		if !errors.As(err, &ce) || ce.ExitCode != 3 {
+			t.Fatalf("err %v, want a CommandError with exit status 3", err)
+		}
+		for _, want := range []string{`action "create-archive"`, "exited with status 3", "tar: src: Cannot open", "making"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error lacks %q:\n%v", want, err)
+			}
+		}
+	})
+	t.Run("archive outside the repository", func(t *testing.T) {
+		r := newRepo(t, "greeter")
+		s := r.config().Packages["greeter"].Settings
+		s.Actions[packitcfg.ActionCreateArchive] = []packitcfg.Command{{"echo", "/etc/passwd"}}
+		_, err := newBuilder(&syncBuffer{}).Build(context.Background(), srpm.Request{WorkTree: r.dir, Settings: s, OutDir: t.TempDir()})
+		if !errors.Is(err, srpm.ErrOutsideRepo) {
+			t.Errorf("err %v, want ErrOutsideRepo", err)
+		}
+	})
+	t.Run("version that cannot be determined", func(t *testing.T) {
+		r := newRepo(t, "hello")
+		r.git("tag", "release-candidate")
+		_, _, err := build(t, r, "hello")
+		if !errors.Is(err, srpm.ErrVersion) || !strings.Contains(err.Error(), `"release-candidate" does not match upstream_tag_template "v{version}"`) {
+			t.Errorf("err %v, want ErrVersion naming the tag and template", err)
+		}
+	})
+	t.Run("empty get-current-version output", func(t *testing.T) {
+		r := newRepo(t, "greeter")
+		s := r.config().Packages["greeter"].Settings
+		s.Actions[packitcfg.ActionGetCurrentVersion] = []packitcfg.Command{{"true"}}
+		_, err := newBuilder(&syncBuffer{}).Build(context.Background(), srpm.Request{WorkTree: r.dir, Settings: s, OutDir: t.TempDir()})
+		if !errors.Is(err, srpm.ErrVersion) {
+			t.Errorf("err %v, want ErrVersion", err)
+		}
+	})
+}
+
+func TestNoTagsFallsBackToTheSpecVersion(t *testing.T) {
+	r := newRepo(t, "hello")
+	res, log, err := build(t, r, "hello")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log)
+	}
+	if res.Version != "1.0.0" || !regexp.MustCompile(`^1\.[0-9]{20}\.main$`).MatchString(res.Release) {
+		t.Errorf("SRPM %s-%s, want 1.0.0-1.<timestamp>.main", res.Version, res.Release)
+	}
+	if spec := readFile(t, res.SpecFile); !strings.Contains(spec, "- Development snapshot ("+r.git("rev-parse", "HEAD")+")\n") {
+		t.Errorf("no development snapshot entry:\n%s", spec)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, l := range list {
+		if l == s {
+			return true
+		}
+	}
+	return false
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func writeFile(t *testing.T, path, data string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

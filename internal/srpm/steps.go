@@ -1,0 +1,569 @@
+package srpm
+
+import (
+	"archive/tar"
+	"archive/zip"
+	"compress/bzip2"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"upbuild.dev/upbuild/internal/packitcfg"
+	"upbuild.dev/upbuild/internal/srpm/specedit"
+)
+
+// version is Packit's get_current_version: the get-current-version action,
+// else the newest matching tag, else the spec's Version; sanitised. It also
+// returns the last tag (after upstream_tag_include/exclude), "" if none.
+func (j *job) version(ctx context.Context, info specInfo) (version, lastTag string, err error) {
+	lastTag, err = j.lastTag(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	outs, err := j.action(ctx, packitcfg.ActionGetCurrentVersion, j.baseEnv())
+	if err != nil {
+		return "", "", err
+	}
+	switch {
+	case outs != nil:
+		if len(outs) > 0 {
+			version = strings.TrimSpace(outs[len(outs)-1])
+		}
+		if version == "" {
+			return "", "", fmt.Errorf("%w: the get-current-version action printed nothing", ErrVersion)
+		}
+	case lastTag != "":
+		re, err := tagPattern(j.s.UpstreamTagTemplate)
+		if err != nil {
+			return "", "", err
+		}
+		m := re.FindStringSubmatch(lastTag)
+		if m == nil {
+			return "", "", fmt.Errorf("%w: the last tag %q does not match upstream_tag_template %q",
+				ErrVersion, lastTag, j.s.UpstreamTagTemplate)
+		}
+		version = m[re.SubexpIndex("version")]
+	default:
+		version = info.Version
+	}
+	version = sanitizeVersion(version)
+	if version == "" {
+		return "", "", fmt.Errorf("%w: no get-current-version action, no tag and no Version in the spec", ErrVersion)
+	}
+	return version, lastTag, nil
+}
+
+// lastTag is Packit's get_last_tag: the newest tag by creator date that
+// passes upstream_tag_include and upstream_tag_exclude.
+func (j *job) lastTag(ctx context.Context) (string, error) {
+	var include, exclude *regexp.Regexp
+	var err error
+	if j.s.UpstreamTagInclude != "" {
+		if include, err = matchRegex("upstream_tag_include", j.s.UpstreamTagInclude); err != nil {
+			return "", err
+		}
+	}
+	if j.s.UpstreamTagExclude != "" {
+		if exclude, err = matchRegex("upstream_tag_exclude", j.s.UpstreamTagExclude); err != nil {
+			return "", err
+		}
+	}
+	out, err := j.git(ctx, "tag", "--list", "--sort=-creatordate")
+	if err != nil {
+		return "", err
+	}
+	for _, tag := range strings.Split(out.Stdout, "\n") {
+		tag = strings.TrimSpace(tag)
+		if tag == "" || (include != nil && !include.MatchString(tag)) || (exclude != nil && exclude.MatchString(tag)) {
+			continue
+		}
+		return tag, nil
+	}
+	return "", nil
+}
+
+// archive makes the source archive in the spec's directory and returns its
+// file name: the create-archive action's, or `git archive` of HEAD.
+func (j *job) archive(ctx context.Context, info specInfo, version string) (string, error) {
+	dirName := j.packageName(info) + "-" + version
+	env := j.baseEnv()
+	env["PACKIT_PROJECT_VERSION"] = version
+	env["PACKIT_PROJECT_NAME_VERSION"] = dirName
+	outs, err := j.action(ctx, packitcfg.ActionCreateArchive, env)
+	if err != nil {
+		return "", err
+	}
+	if outs == nil {
+		return j.gitArchive(ctx, dirName)
+	}
+	path, err := j.archiveFromOutput(outs)
+	if err != nil {
+		return "", err
+	}
+	name := filepath.Base(path)
+	if filepath.Dir(path) != j.specDir {
+		dest := filepath.Join(j.specDir, name)
+		j.logf("copying %s to %s", path, dest)
+		if err := copyFile(path, dest); err != nil {
+			return "", fmt.Errorf("copying the archive next to the spec: %w", err)
+		}
+	}
+	return name, nil
+}
+
+// archiveFromOutput reads the archive path the way Packit does: from the
+// last command's output, last line first, the first line naming an
+// existing file (relative to the package dir, or absolute). The file must
+// be inside the work tree, so an action cannot pull host files into an
+// SRPM.
+func (j *job) archiveFromOutput(outs []string) (string, error) {
+	if len(outs) == 0 || strings.TrimSpace(outs[len(outs)-1]) == "" {
+		return "", fmt.Errorf("%w: no output from create-archive action", ErrArchive)
+	}
+	lines := strings.Split(strings.TrimSpace(outs[len(outs)-1]), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		candidate := strings.TrimSpace(lines[i])
+		if candidate == "" {
+			continue
+		}
+		if !filepath.IsAbs(candidate) {
+			candidate = filepath.Join(j.pkgDir, candidate)
+		}
+		if fi, err := os.Stat(candidate); err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		resolved, err := inside(j.req.WorkTree, candidate)
+		if err != nil {
+			return "", fmt.Errorf("%w: create-archive printed %q: %w", ErrArchive, strings.TrimSpace(lines[i]), err)
+		}
+		return resolved, nil
+	}
+	return "", fmt.Errorf("%w: no line of the create-archive output names an existing file; its last line is %q",
+		ErrArchive, strings.TrimSpace(lines[len(lines)-1]))
+}
+
+// gitArchive is Packit's default archive: `git archive --prefix
+// <name>-<version>/ HEAD` from the package dir, as <name>-<version>.tar.gz
+// in the spec dir. git writes a plain tar and Go compresses it, so that no
+// tar.*.command from the repository's git config runs.
+func (j *job) gitArchive(ctx context.Context, dirName string) (string, error) {
+	name := dirName + ".tar.gz"
+	tarPath := filepath.Join(j.specDir, dirName+".tar")
+	if _, err := j.git(ctx, "archive", "--format=tar", "--prefix="+dirName+"/", "--output="+tarPath, "HEAD"); err != nil {
+		return "", err
+	}
+	gzErr := gzipFile(tarPath, filepath.Join(j.specDir, name))
+	rmErr := os.Remove(tarPath)
+	if err := errors.Join(gzErr, rmErr); err != nil {
+		return "", fmt.Errorf("compressing the archive: %w", err)
+	}
+	return name, nil
+}
+
+func gzipFile(src, dest string) (err error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(dest)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	zw := gzip.NewWriter(out)
+	if _, err := io.Copy(zw, in); err != nil {
+		return err
+	}
+	return zw.Close()
+}
+
+func copyFile(src, dest string) (err error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(dest)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	_, err = io.Copy(out, in)
+	return err
+}
+
+// rootDir is the archive's single top-level directory, "" if it has none
+// or cannot be read. Entries without a directory entry of their own
+// (tar --transform style) count.
+func rootDir(path string) string {
+	names, err := archiveNames(path)
+	if err != nil {
+		return ""
+	}
+	root, nested := "", false
+	for _, n := range names {
+		n = strings.TrimPrefix(n, "./")
+		first, rest, _ := strings.Cut(n, "/")
+		if first == "" || first == "." || first == "pax_global_header" {
+			continue
+		}
+		if root != "" && first != root {
+			return ""
+		}
+		root = first
+		nested = nested || rest != "" || strings.HasSuffix(n, "/")
+	}
+	if !nested {
+		return ""
+	}
+	return root
+}
+
+// maxArchiveEntries bounds how many names rootDir reads.
+const maxArchiveEntries = 100_000
+
+func archiveNames(path string) ([]string, error) {
+	if strings.HasSuffix(path, ".zip") {
+		zr, err := zip.OpenReader(path)
+		if err != nil {
+			return nil, err
+		}
+		defer zr.Close()
+		var names []string
+		for _, f := range zr.File {
+			names = append(names, f.Name)
+		}
+		return names, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var r io.Reader = f
+	switch {
+	case strings.HasSuffix(path, ".tar.gz"), strings.HasSuffix(path, ".tgz"):
+		gz, err := gzip.NewReader(f)
+		if err != nil {
+			return nil, err
+		}
+		defer gz.Close()
+		r = gz
+	case strings.HasSuffix(path, ".tar.bz2"), strings.HasSuffix(path, ".tbz2"):
+		r = bzip2.NewReader(f)
+	case strings.HasSuffix(path, ".tar"):
+	default:
+		return nil, fmt.Errorf("%s: unsupported archive format", path)
+	}
+	tr := tar.NewReader(r)
+	var names []string
+	for len(names) < maxArchiveEntries {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if h.Typeflag == tar.TypeXGlobalHeader {
+			continue
+		}
+		names = append(names, h.Name)
+	}
+	return names, nil
+}
+
+// fixSpec runs fix-spec-file, or makes Packit's default edits.
+func (j *job) fixSpec(ctx context.Context, info specInfo, version, lastTag, archive string) error {
+	s := j.s
+	env := j.baseEnv()
+	branch, err := j.branch(ctx)
+	if err != nil {
+		return err
+	}
+	commit, err := j.gitLine(ctx, "rev-parse", "HEAD")
+	if err != nil {
+		return err
+	}
+	snapshot, err := j.snapshotID(ctx, branch)
+	if err != nil {
+		return err
+	}
+	env["PACKIT_PROJECT_VERSION"] = version
+	env["PACKIT_PROJECT_SNAPSHOTID"] = snapshot
+	env["PACKIT_PROJECT_COMMIT"] = commit
+	env["PACKIT_PROJECT_ARCHIVE"] = archive
+	env["PACKIT_PROJECT_BRANCH"] = sanitizeVersion(branch)
+	orig := releaseHead(info.Release)
+	env["PACKIT_RPMSPEC_RELEASE"] = orig + "." + snapshot
+	rpmVersion := version
+	if s.VersionSuffix != "" {
+		suffix, err := pyFormat(s.VersionSuffix, env)
+		if err != nil {
+			return fmt.Errorf("version_suffix: %w", err)
+		}
+		rpmVersion += suffix
+	}
+	env["PACKIT_RPMSPEC_VERSION"] = rpmVersion
+	release, err := specRelease(orig, s.ReleaseSuffix, env)
+	if err != nil {
+		return err
+	}
+	env["PACKIT_RPMSPEC_RELEASE"] = release
+
+	outs, err := j.action(ctx, packitcfg.ActionFixSpecFile, env)
+	if err != nil {
+		return err
+	}
+	if outs != nil {
+		return nil // the action replaces every default edit
+	}
+	return j.editSpec(ctx, info, edits{
+		version: rpmVersion, release: release, archive: archive, lastTag: lastTag, commit: commit,
+		dirName: j.packageName(info) + "-" + version,
+	})
+}
+
+// specRelease is Packit's get_spec_release for a non-empty release_suffix:
+// a suffix naming one of the env variables is the whole new Release,
+// formatted; another non-empty suffix follows the original release.
+func specRelease(orig, suffix string, env map[string]string) (string, error) {
+	if suffix == "" {
+		return env["PACKIT_RPMSPEC_RELEASE"], nil
+	}
+	for name := range env {
+		if strings.Contains(suffix, name) {
+			r, err := pyFormat(suffix, env)
+			if err != nil {
+				return "", fmt.Errorf("release_suffix: %w", err)
+			}
+			return r, nil
+		}
+	}
+	return orig + "." + suffix, nil
+}
+
+func (j *job) branch(ctx context.Context) (string, error) {
+	if j.req.Branch != "" {
+		return j.req.Branch, nil
+	}
+	out, err := j.gitRun(ctx, "symbolic-ref", "--short", "-q", "HEAD")
+	if err != nil {
+		return "", fmt.Errorf("git symbolic-ref: %w", err)
+	}
+	if b := strings.TrimSpace(out.Stdout); out.ExitCode == 0 && b != "" {
+		return b, nil
+	}
+	return "HEAD", nil // detached
+}
+
+// snapshotID is Packit's get_snapshotid:
+// {%Y%m%d%H%M%S%f}.{branch}[.{commits since tag}.g{short hash}], where
+// the suffix comes from `git describe` against any tag.
+func (j *job) snapshotID(ctx context.Context, branch string) (string, error) {
+	now := j.now()
+	id := fmt.Sprintf("%s%06d.%s", now.Format("20060102150405"), now.Nanosecond()/1000, sanitizeVersion(branch))
+	out, err := j.gitRun(ctx, "describe", "--tags", "--long", "--match", "*")
+	if err != nil {
+		return "", fmt.Errorf("git describe: %w", err)
+	}
+	desc := strings.TrimSpace(out.Stdout)
+	if out.ExitCode != 0 || desc == "" {
+		return id, nil // no tags: no suffix
+	}
+	parts := strings.Split(desc, "-")
+	if len(parts) < 3 {
+		return "", fmt.Errorf("git describe printed %q, want <tag>-<count>-g<hash>", desc)
+	}
+	return id + "." + strings.Join(parts[len(parts)-2:], "."), nil
+}
+
+// edits are the values of Packit's default spec edits.
+type edits struct {
+	version, release, archive, lastTag, commit, dirName string
+}
+
+// editSpec makes Packit's default edits (fix_spec plus the changelog):
+// Source, %setup -n, Version, Release and a %changelog entry.
+func (j *job) editSpec(ctx context.Context, info specInfo, e edits) error {
+	s := j.s
+	raw, err := os.ReadFile(j.specPath)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrNoSpec, err)
+	}
+	text := string(raw)
+	sourceNum, err := specedit.ParseSourceID(s.SpecSourceID)
+	if err != nil {
+		return err
+	}
+	if text, err = specedit.SetSource(text, sourceNum, e.archive); err != nil {
+		return fmt.Errorf("%s: %w", j.s.SpecfilePath, err)
+	}
+	dir := rootDir(filepath.Join(j.specDir, e.archive))
+	if dir == "" {
+		if dir, err = pyFormat(s.ArchiveRootDirTemplate, map[string]string{
+			"upstream_pkg_name": j.packageName(info), "version": e.version,
+		}); err != nil {
+			return fmt.Errorf("archive_root_dir_template: %w", err)
+		}
+	}
+	edited, err := specedit.SetSetupDir(text, dir)
+	switch {
+	case errors.Is(err, specedit.ErrNoSetup):
+		j.warn("%s: %v, so the archive's directory %q is not set", s.SpecfilePath, err, dir)
+	case err != nil:
+		return fmt.Errorf("%s: %w", s.SpecfilePath, err)
+	default:
+		text = edited
+	}
+	if text, err = specedit.SetVersion(text, e.version); err != nil {
+		return fmt.Errorf("%s: %w", s.SpecfilePath, err)
+	}
+	entry, err := j.changelogText(ctx, e)
+	if err != nil {
+		return err
+	}
+	release := info.Release
+	if s.UpdateRelease {
+		if text, err = specedit.SetRelease(text, e.release); err != nil {
+			return fmt.Errorf("%s: %w", s.SpecfilePath, err)
+		}
+		release = e.release
+	}
+	if entry != "" {
+		evr := e.version + "-" + strings.TrimSuffix(release, "%{?dist}")
+		if info.Epoch != "" {
+			evr = info.Epoch + ":" + evr
+		}
+		edited, err := specedit.AddChangelogEntry(text, specedit.ChangelogEntry{
+			Date: j.now().UTC(), Author: j.author(), EVR: evr, Text: entry,
+		})
+		switch {
+		case errors.Is(err, specedit.ErrNoChangelog), errors.Is(err, specedit.ErrAutochangelog):
+			j.logf("no changelog entry added: %v", err)
+		case err != nil:
+			return fmt.Errorf("%s: %w", s.SpecfilePath, err)
+		default:
+			text = edited
+		}
+	}
+	if err := os.WriteFile(j.specPath, []byte(text), 0o644); err != nil {
+		return fmt.Errorf("writing the spec: %w", err)
+	}
+	return nil
+}
+
+func (j *job) author() string {
+	if j.b.ChangelogAuthor != "" {
+		return j.b.ChangelogAuthor
+	}
+	return "upbuild <upbuild@localhost>"
+}
+
+// changelogText is the new entry's body: the changelog-entry action's
+// output, else (with update_release) the commits since the last tag, else
+// a development snapshot line. "" means no entry.
+func (j *job) changelogText(ctx context.Context, e edits) (string, error) {
+	env := j.baseEnv()
+	env["PACKIT_PROJECT_VERSION"] = e.version
+	env["PACKIT_RESOLVED_BUGS"] = ""
+	env["PACKIT_PROJECT_UPSTREAM_TAG"] = ""
+	env["PACKIT_PROJECT_PREVIOUS_VERSION"] = ""
+	outs, err := j.action(ctx, packitcfg.ActionChangelogEntry, env)
+	if err != nil {
+		return "", err
+	}
+	if outs != nil {
+		lines := make([]string, len(outs))
+		for i, o := range outs {
+			lines[i] = strings.TrimRight(o, " \t\r\n")
+		}
+		return strings.Join(lines, "\n"), nil
+	}
+	if !j.s.UpdateRelease {
+		return "", nil
+	}
+	if e.lastTag != "" {
+		log, err := j.gitLine(ctx, "log", "--no-merges", "--pretty=format:- %s (%an)", e.lastTag+"..HEAD")
+		if err != nil {
+			return "", err
+		}
+		if log != "" {
+			return log, nil
+		}
+	}
+	return fmt.Sprintf("- Development snapshot (%s)", e.commit), nil
+}
+
+var wroteSRPM = regexp.MustCompile(`: (\S+\.src\.rpm)`)
+
+// rpmbuild runs `rpmbuild -bs` with every rpmbuild directory in the spec
+// dir (sources) or the job's OutDir, then reads the SRPM's header.
+func (j *job) rpmbuild(ctx context.Context) (*Result, error) {
+	top := filepath.Join(j.req.OutDir, "rpmbuild")
+	for _, d := range []string{j.req.OutDir, top} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("output dir: %w", err)
+		}
+	}
+	want, err := j.querySpec(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"rpmbuild", "-bs"}
+	for _, d := range [][2]string{
+		{"_topdir", top}, {"_sourcedir", j.specDir}, {"_srcdir", j.specDir}, {"_specdir", j.specDir},
+		{"_builddir", filepath.Join(top, "BUILD")}, {"_buildrootdir", filepath.Join(top, "BUILDROOT")},
+		{"_rpmdir", filepath.Join(top, "RPMS")}, {"_srcrpmdir", j.req.OutDir},
+	} {
+		args = append(args, "--define", d[0]+" "+d[1])
+	}
+	args = append(args, j.specPath)
+	out, err := j.runChecked(ctx, j.b.Sandbox, "rpmbuild", Command{Args: args, Dir: j.specDir})
+	if err != nil {
+		return nil, err
+	}
+	m := wroteSRPM.FindStringSubmatch(out.Stdout)
+	if m == nil {
+		return nil, fmt.Errorf("rpmbuild succeeded but did not say where it wrote the SRPM; its output:\n%s", lastLines(out.Stdout, errorTailLines))
+	}
+	path := m[1]
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(j.specDir, path)
+	}
+	if _, err := inside(j.req.OutDir, path); err != nil {
+		return nil, fmt.Errorf("rpmbuild wrote %s, not into the job's output dir: %w", path, err)
+	}
+	q, err := j.runChecked(ctx, j.b.Host, "rpm -qp", Command{
+		Args: []string{"rpm", "-qp", "--qf", "%{NAME}\\n%{VERSION}\\n%{RELEASE}\\n", path}, Dir: j.req.OutDir,
+	})
+	if err != nil {
+		return nil, err
+	}
+	f := strings.Split(q.Stdout, "\n")
+	if len(f) < 3 {
+		return nil, fmt.Errorf("rpm -qp printed %q, want name, version and release", q.Stdout)
+	}
+	res := &Result{SRPM: path, Name: f[0], Version: f[1], Release: f[2]}
+	if res.Name != want.Name || res.Version != want.Version || res.Release != want.Release {
+		return nil, fmt.Errorf("the SRPM %s is %s-%s-%s, but the spec says %s-%s-%s",
+			path, res.Name, res.Version, res.Release, want.Name, want.Version, want.Release)
+	}
+	j.logf("wrote %s (%s %s %s)", path, res.Name, res.Version, res.Release)
+	return res, nil
+}

@@ -1,0 +1,2 @@
+#!/bin/sh
+echo "Greetings, ${1:-friend}."
