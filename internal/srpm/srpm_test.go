@@ -302,6 +302,23 @@ func TestFixSpecFileActionReplacesTheDefaultEdits(t *testing.T) {
 	}
 }
 
+func TestVersionAndReleaseSuffixes(t *testing.T) {
+	r := newRepo(t, "hello")
+	r.git("tag", "v1.2.0")
+	s := r.config().Packages["hello"].Settings
+	s.VersionSuffix = "~pre{PACKIT_PROJECT_BRANCH}"
+	s.ReleaseSuffix = "42"
+	res, err := newBuilder(&syncBuffer{}).Build(context.Background(), srpm.Request{WorkTree: r.dir, Settings: s, OutDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A plain release_suffix follows the spec's release; version_suffix is
+	// formatted and appended to the version.
+	if res.Version != "1.2.0~premain" || res.Release != "1.42" {
+		t.Errorf("SRPM %s-%s, want 1.2.0~premain-1.42", res.Version, res.Release)
+	}
+}
+
 func TestMonorepoPackagesEachGetTheirOwnSRPM(t *testing.T) {
 	r := newRepo(t, "monorepo")
 	r.git("tag", "alpha-0.3.0")

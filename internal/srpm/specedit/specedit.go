@@ -159,7 +159,7 @@ func SetTag(text, name, value string) (string, error) {
 	s := parse(text)
 	i, _, ok := s.tag(name)
 	if !ok {
-		return "", fmt.Errorf("%s: %w", name, ErrNoTag)
+		return "", fmt.Errorf("tag %s: %w", name, ErrNoTag)
 	}
 	s.setValue(i, value)
 	return s.String(), nil
@@ -188,7 +188,7 @@ func SetRelease(text, release string) (string, error) {
 	s := parse(text)
 	i, raw, ok := s.tag("Release")
 	if !ok {
-		return "", fmt.Errorf("Release: %w", ErrNoTag)
+		return "", fmt.Errorf("tag Release: %w", ErrNoTag)
 	}
 	s.setValue(i, WithDist(raw, release))
 	return s.String(), nil
@@ -240,7 +240,7 @@ func SetSource(text string, n int, location string) (string, error) {
 			return s.String(), nil
 		}
 	}
-	return "", fmt.Errorf("Source%d: %w", n, ErrNoSource)
+	return "", fmt.Errorf("tag Source%d: %w", n, ErrNoSource)
 }
 
 // ParseSourceID turns Packit's spec_source_id ("Source0", "Source", "3")
