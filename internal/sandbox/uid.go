@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -66,20 +67,25 @@ func processesOf(uid int) ([]int, error) {
 	return pids, nil
 }
 
+// statusHasUID reports whether a /proc/PID/status describes a live process
+// with uid as its real, effective or saved UID. Zombies are dead already;
+// their reaping is up to their parent (often the host's init).
 func statusHasUID(status []byte, uid string) bool {
 	sc := bufio.NewScanner(bytes.NewReader(status))
 	for sc.Scan() {
-		rest, ok := strings.CutPrefix(sc.Text(), "Uid:")
+		line := sc.Text()
+		if state, ok := strings.CutPrefix(line, "State:"); ok {
+			if s := strings.TrimSpace(state); strings.HasPrefix(s, "Z") || strings.HasPrefix(s, "X") {
+				return false
+			}
+			continue
+		}
+		rest, ok := strings.CutPrefix(line, "Uid:")
 		if !ok {
 			continue
 		}
 		fields := strings.Fields(rest)
-		for _, f := range fields[:min(3, len(fields))] {
-			if f == uid {
-				return true
-			}
-		}
-		return false
+		return slices.Contains(fields[:min(3, len(fields))], uid)
 	}
 	return false
 }
