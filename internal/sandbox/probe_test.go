@@ -92,16 +92,6 @@ func probe(mode string, args []string) error {
 		fmt.Println("child", c.Process.Pid)
 		time.Sleep(300 * time.Second)
 		return nil
-	case "alloc": // alloc BYTES: allocate and touch
-		n, err := strconv.Atoi(args[0])
-		if err != nil {
-			return err
-		}
-		buf := make([]byte, n)
-		for i := 0; i < len(buf); i += 4096 {
-			buf[i] = 1
-		}
-		return nil
 	case "environ": // environ: print the environment, sorted
 		for _, kv := range slices.Sorted(slices.Values(os.Environ())) {
 			fmt.Println(kv)

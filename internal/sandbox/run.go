@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -29,9 +30,8 @@ const drainGrace = 5 * time.Second
 
 // bwrapStatus is what bwrap wrote to its --json-status-fd.
 type bwrapStatus struct {
-	started  bool
 	exitCode int
-	exited   bool
+	exited   bool // the command ran and exited
 }
 
 func (s *Sandbox) run(ctx context.Context, c Cmd, uid int) (Result, error) {
@@ -181,7 +181,6 @@ func (s *Sandbox) run(ctx context.Context, c Cmd, uid int) (Result, error) {
 		if waitErr != nil && !errors.As(waitErr, &exitErr) {
 			return res, fmt.Errorf("%w: waiting for bwrap: %w", ErrUnavailable, waitErr)
 		}
-		res.ExitCode = cmd.ProcessState.ExitCode()
 	}
 
 	switch {
@@ -193,8 +192,10 @@ func (s *Sandbox) run(ctx context.Context, c Cmd, uid int) (Result, error) {
 	case cancelled:
 		writeMarker(output, &out, "[killed: cancelled]")
 	}
-	if !status.started && !res.Killed {
-		return res, fmt.Errorf("%w: %s", ErrSetup, out.tail)
+	// bwrap reports the exit code only of a command it managed to start; a
+	// failed bind, chdir or exec ends it before that.
+	if !status.exited && !res.Killed {
+		return res, fmt.Errorf("%w: %s", ErrSetup, bytes.TrimSpace(out.tail))
 	}
 	if cancelled {
 		return res, fmt.Errorf("sandbox run: %w", ctx.Err())
@@ -244,14 +245,10 @@ func readStatus(r io.Reader) bwrapStatus {
 	dec := json.NewDecoder(r)
 	for {
 		var doc struct {
-			ChildPID *int `json:"child-pid"`
 			ExitCode *int `json:"exit-code"`
 		}
 		if err := dec.Decode(&doc); err != nil {
 			return st
-		}
-		if doc.ChildPID != nil {
-			st.started = true
 		}
 		if doc.ExitCode != nil {
 			st.exited = true

@@ -254,8 +254,9 @@ const (
 
 // Run runs c in the sandbox and waits for it and everything it started to be
 // gone. A command that fails or hits a limit is not an error: see Result.
-// Errors mean the command could not be run as asked (ErrInvalidCmd,
-// ErrSetup, ErrUnavailable) or the context was cancelled (the tree is
+// Errors mean the command could not be run as asked (ErrInvalidCmd;
+// ErrSetup, also when the command does not exist or Dir is missing inside;
+// ErrUnavailable) or the context was cancelled (the tree is
 // killed, Result.Killed is set and the error wraps context.Canceled).
 func (s *Sandbox) Run(ctx context.Context, c Cmd) (Result, error) {
 	if err := validateCmd(c); err != nil {

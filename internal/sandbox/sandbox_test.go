@@ -112,11 +112,17 @@ func canary(t *testing.T) string {
 // and requires it to succeed: the positive control for an escape probe.
 func (h *harness) outside(t *testing.T, args ...string) {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(h.probeDir, "probe"), args...)
+	h.outsideArgs(t, append([]string{filepath.Join(h.probeDir, "probe")}, args...)...)
+}
+
+// outsideArgs runs any command on the host and requires it to succeed.
+func (h *harness) outsideArgs(t *testing.T, args ...string) {
+	t.Helper()
+	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Env = append(os.Environ(), probeEnv+"=1")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("positive control: probe %v failed outside the sandbox: %v\n%s", args, err, out)
+		t.Fatalf("positive control: %v failed outside the sandbox: %v\n%s", args, err, out)
 	}
 }
 

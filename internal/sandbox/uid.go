@@ -33,6 +33,9 @@ func newUIDPool(base, count int) *uidPool {
 }
 
 func (p *uidPool) acquire(ctx context.Context) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
 	select {
 	case uid := <-p.free:
 		return uid, nil
