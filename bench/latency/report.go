@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -27,7 +29,7 @@ func printReport(w io.Writer, command string, res result) {
 	fmt.Fprintf(w, "  schedule   %d planned, %d opened; %d started more than one interval (%s) late, max lag %s\n",
 		res.planned, res.Opened, res.late, fmtDur(res.interval), fmtDur(res.maxLag))
 	if res.late > 0 {
-		fmt.Fprintf(w, "             FELL BEHIND: the simulator could not open merge requests at this rate\n")
+		fmt.Fprintf(w, "             FELL BEHIND: merge requests were opened later than planned (push + open outlasted a project's share of the schedule)\n")
 	}
 	fmt.Fprintf(w, "  simulator  push + open per MR: p50 %s, max %s\n",
 		fmtDur(percentile(res.simWork, 50)), fmtDur(percentile(res.simWork, 100)))
@@ -35,6 +37,9 @@ func printReport(w io.Writer, command string, res result) {
 	fmt.Fprintf(w, "  MRs opened                          %d\n", res.Opened)
 	fmt.Fprintf(w, "  MR deliveries answered 202          %d of %d sent (branch pushes: %d of %d)\n",
 		res.Answered202, res.OpenDeliveries, res.PushAnswered202, res.PushDeliveries)
+	for _, why := range slices.Sorted(maps.Keys(res.Refused)) {
+		fmt.Fprintf(w, "    not 202: %d × %s\n", res.Refused[why], why)
+	}
 	fmt.Fprintf(w, "  MRs that got a pending status       %d (first status transition was to pending: %d)\n",
 		res.WithPending, res.PendingFirst)
 	fmt.Fprintf(w, "  MRs with every status final        %d\n", res.AllFinal)

@@ -2,7 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -54,6 +56,8 @@ type summary struct {
 	// the simulator's side: when upbuild's first repository read at the
 	// head (after the 202) and its first status write for it arrived.
 	ToConfigRead, ToStatusCall []time.Duration
+	// Refused counts the deliveries not answered 202, by event and answer.
+	Refused map[string]int
 	// MissingPending lists merge requests with no pending status.
 	MissingPending []openedMR
 }
@@ -79,10 +83,16 @@ func summarize(mrs []openedMR, deliveries []gitlabsim.Delivery, transitions []gi
 		if d.Resend || d.Skipped {
 			continue
 		}
+		if d.StatusCode != http.StatusAccepted {
+			if s.Refused == nil {
+				s.Refused = map[string]int{}
+			}
+			s.Refused[refusal(d)]++
+		}
 		switch d.Event {
 		case "Push Hook":
 			s.PushDeliveries++
-			if d.StatusCode == 202 {
+			if d.StatusCode == http.StatusAccepted {
 				s.PushAnswered202++
 			}
 		case "Merge Request Hook":
@@ -95,7 +105,7 @@ func summarize(mrs []openedMR, deliveries []gitlabsim.Delivery, transitions []gi
 				continue
 			}
 			s.OpenDeliveries++
-			if d.StatusCode == 202 {
+			if d.StatusCode == http.StatusAccepted {
 				s.Answered202++
 				answeredAt[key] = d.SentAt.Add(d.Latency)
 			}
@@ -160,6 +170,14 @@ func summarize(mrs []openedMR, deliveries []gitlabsim.Delivery, transitions []gi
 		}
 	}
 	return s
+}
+
+// refusal describes how a delivery was answered when it was not a 202.
+func refusal(d gitlabsim.Delivery) string {
+	if d.StatusCode == 0 {
+		return d.Event + ": " + d.Err
+	}
+	return fmt.Sprintf("%s: HTTP %d", d.Event, d.StatusCode)
 }
 
 // addStages notes when the first repository read after t0 and the first

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"maps"
 	"testing"
 	"time"
 
@@ -86,6 +87,10 @@ func TestSummarizeMatchesDeliveriesAndTransitions(t *testing.T) {
 	}
 	if len(s.ToStatusCall) != 1 || s.ToStatusCall[0] != 20*time.Millisecond {
 		t.Errorf("202 → status call = %v, want [20ms]", s.ToStatusCall)
+	}
+	wantRefused := map[string]int{"Push Hook: HTTP 500": 1, "Merge Request Hook: HTTP 500": 1}
+	if !maps.Equal(s.Refused, wantRefused) {
+		t.Errorf("refused = %v, want %v", s.Refused, wantRefused)
 	}
 	if len(s.MissingPending) != 1 || s.MissingPending[0].ProjectID != 2 || s.MissingPending[0].IID != 1 {
 		t.Errorf("missing pending = %+v, want project 2 !1", s.MissingPending)
