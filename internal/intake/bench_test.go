@@ -35,5 +35,6 @@ func BenchmarkIntake(b *testing.B) {
 }
 
 func newBenchHarness(b *testing.B) *harness {
-	return newHarnessTB(b, testdb.SQLite(b), "http://example.com")
+	h := newHarnessTB(b, testdb.SQLite(b), "http://example.com")
+	return h
 }

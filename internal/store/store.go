@@ -50,6 +50,31 @@ type Store struct {
 	// location is the file path (SQLite) or the URL without password (PostgreSQL),
 	// for messages.
 	location string
+	// stopCheckpoints ends the SQLite checkpoint loop; checkpointsDone says it ended.
+	stopCheckpoints, checkpointsDone chan struct{}
+}
+
+// checkpointInterval is how often the SQLite WAL is folded back into the
+// database file.
+const checkpointInterval = time.Second
+
+// checkpointLoop checkpoints the SQLite WAL in the background. PASSIVE
+// never waits for the writer, and a checkpoint only moves committed pages:
+// durability is the WAL's job (synchronous=FULL) and is unchanged.
+func (s *Store) checkpointLoop() {
+	defer close(s.checkpointsDone)
+	t := time.NewTicker(checkpointInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopCheckpoints:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			_, _ = s.read.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)")
+			cancel()
+		}
+	}
 }
 
 // IsPostgresURL reports whether a database URL selects PostgreSQL.
@@ -76,7 +101,7 @@ func openSQLite(ctx context.Context, path string) (*Store, error) {
 		}
 	}
 	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(ON)"} {
+	for _, p := range []string{"page_size(16384)", "journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(ON)"} {
 		q.Add("_pragma", p)
 	}
 	writeQ := url.Values{}
@@ -86,6 +111,10 @@ func openSQLite(ctx context.Context, path string) (*Store, error) {
 	// BEGIN IMMEDIATE takes the write lock up front, so a transaction never
 	// fails half-way with SQLITE_BUSY when it first writes.
 	writeQ.Set("_txlock", "immediate")
+	// Checkpoints run in the background (see checkpointLoop), not inside
+	// whichever commit happens to cross the WAL threshold: that commit, and
+	// every delivery waiting on it, would otherwise pay for copying the WAL.
+	writeQ.Add("_pragma", "wal_autocheckpoint(0)")
 	write, err := sql.Open("sqlite", "file:"+path+"?"+writeQ.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite: %w", err)
@@ -98,11 +127,13 @@ func openSQLite(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("open sqlite: %w", err)
 	}
 	read.SetMaxOpenConns(8)
-	s := &Store{dialect: SQLite, write: write, read: read, location: path}
+	s := &Store{dialect: SQLite, write: write, read: read, location: path, stopCheckpoints: make(chan struct{}), checkpointsDone: make(chan struct{})}
 	if err := s.ping(ctx); err != nil {
+		close(s.checkpointsDone)
 		s.Close()
 		return nil, err
 	}
+	go s.checkpointLoop()
 	// The database file holds webhook bodies: keep it private.
 	for _, suffix := range []string{"", "-wal", "-shm"} {
 		if err := os.Chmod(path+suffix, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -143,6 +174,14 @@ func (s *Store) ping(ctx context.Context) error {
 
 // Close releases the connections.
 func (s *Store) Close() error {
+	if s.stopCheckpoints != nil {
+		select {
+		case <-s.stopCheckpoints:
+		default:
+			close(s.stopCheckpoints)
+		}
+		<-s.checkpointsDone
+	}
 	err := s.write.Close()
 	if s.read != s.write {
 		err = errors.Join(err, s.read.Close())
