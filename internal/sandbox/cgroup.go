@@ -164,7 +164,7 @@ func (j *jobCgroup) kill() {
 // remove deletes the cgroup once its killed processes are gone.
 func (j *jobCgroup) remove(ctx context.Context) error {
 	if j.fd != nil {
-		j.fd.Close()
+		_ = j.fd.Close() // a directory opened read-only: nothing to flush
 	}
 	for {
 		err := os.Remove(j.dir)

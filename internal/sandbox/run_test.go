@@ -227,3 +227,27 @@ func TestConcurrentRunsGetDistinctUIDs(t *testing.T) {
 		t.Fatalf("concurrent runs used UIDs %v, want 232000 and 232001", uids)
 	}
 }
+
+func TestRootFSReplacesSystemDirectories(t *testing.T) {
+	root := reachableDir(t)
+	// A stand-in for an operator's Fedora tree: the host's /usr, its own /etc.
+	if err := os.Symlink("/usr", filepath.Join(root, "usr")); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{"bin", "lib", "lib64"} {
+		if err := os.Symlink("usr/"+dir, filepath.Join(root, dir)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeFile(t, filepath.Join(root, "etc", "os-release"), "ID=fedora\nVERSION_ID=42\n")
+	writeFile(t, filepath.Join(root, "etc", "rpm", "macros.dist"), "%dist .fc42\n")
+	h := newHarness(t, sandbox.Config{RootFS: root})
+	res, out := h.run(t, context.Background(), sandbox.Cmd{
+		Args:    []string{"sh", "-c", "cat /etc/os-release /etc/rpm/macros.dist; ls /etc"},
+		WorkDir: h.workDir(t),
+	})
+	want := "ID=fedora\nVERSION_ID=42\n%dist .fc42\ngroup\nhosts\nos-release\npasswd\nrpm\n"
+	if res.ExitCode != 0 || out != want {
+		t.Fatalf("exit %d, output:\n%s\nwant:\n%s", res.ExitCode, out, want)
+	}
+}
