@@ -41,7 +41,7 @@ func main() {
 		duration   = flag.Duration("duration", 20*time.Second, "how long each steady-rate scenario runs")
 		intakeRate = flag.Int("intake-rate", 1000, "deliveries a second saved through store.Committer as the concurrent intake load")
 		burst      = flag.Int("burst", 2000, "jobs enqueued at once for the throughput measurement")
-		parts      = flag.String("parts", "latency,throughput,cancel", "what to measure")
+		parts      = flag.String("parts", "intake,latency,throughput,cancel", "what to measure")
 	)
 	flag.Parse()
 	b := &bench{pgURL: *pgURL, duration: *duration, intakeRate: *intakeRate, burst: *burst}
@@ -93,10 +93,15 @@ func (b *bench) run(ctx context.Context, engines, parts []string) error {
 			fmt.Println("# postgres skipped: no -postgres URL")
 			continue
 		}
+		if slices.Contains(parts, "intake") {
+			if err := b.intakeAlone(ctx, engine); err != nil {
+				return fmt.Errorf("%s intake alone: %w", engine, err)
+			}
+		}
 		if slices.Contains(parts, "latency") {
 			fmt.Printf("\n## %s: Enqueue → handler start, one job per Enqueue at a steady rate, %s per row\n\n", engine, b.duration)
-			fmt.Println("| setting | rate/s | intake | jobs | enqueue p50 | enqueue p99 | start p50 | start p99 | start max | intake saved/s | intake save p99 |")
-			fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|")
+			fmt.Println("| setting | rate/s | intake | jobs | enqueue p50 | enqueue p99 | start p50 | start p99 | start max | intake saved/s | intake save p99 | load |")
+			fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|")
 			for _, s := range settings(engine) {
 				for _, rate := range []int{10, 100} {
 					for _, intake := range []bool{false, true} {
@@ -109,8 +114,8 @@ func (b *bench) run(ctx context.Context, engines, parts []string) error {
 		}
 		if slices.Contains(parts, "throughput") {
 			fmt.Printf("\n## %s: throughput, %d jobs enqueued in batches of 50, no-op handler\n\n", engine, b.burst)
-			fmt.Println("| setting | workers | intake | enqueue jobs/s | worked jobs/s |")
-			fmt.Println("|---|---|---|---|---|")
+			fmt.Println("| setting | workers | intake | enqueue jobs/s | worked jobs/s | load |")
+			fmt.Println("|---|---|---|---|---|---|")
 			for _, s := range settings(engine) {
 				for _, workers := range []int{4, 16} {
 					s.opts.Workers = workers
@@ -217,6 +222,7 @@ type intake struct {
 	mu        sync.Mutex
 	latencies []time.Duration
 	errs      atomic.Int64
+	firstErr  error
 	stop      func()
 }
 
@@ -239,7 +245,7 @@ func startIntake(st *store.Store, rate int) *intake {
 				}
 				start := time.Now()
 				if _, err := committer.Save(ctx, d); err != nil {
-					in.errs.Add(1)
+					in.fail(err)
 					continue
 				}
 				in.record(time.Since(start))
@@ -272,8 +278,20 @@ func startIntake(st *store.Store, rate int) *intake {
 		cancel()
 		wg.Wait()
 		committer.Close()
+		if in.firstErr != nil {
+			fmt.Fprintf(os.Stderr, "bench/queue: %d intake saves failed, the first with: %v\n", in.errs.Load(), in.firstErr)
+		}
 	}
 	return in
+}
+
+func (in *intake) fail(err error) {
+	in.errs.Add(1)
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.firstErr == nil && !errors.Is(err, context.Canceled) {
+		in.firstErr = err
+	}
 }
 
 // reset forgets what was measured so far.
@@ -400,10 +418,30 @@ func (b *bench) latency(ctx context.Context, engine string, s setting, rate int,
 	if missing > 0 {
 		jobsCell += fmt.Sprintf(" (%d not started)", missing)
 	}
-	fmt.Printf("| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", s.name, rate, intakeCell, jobsCell,
+	fmt.Printf("| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", s.name, rate, intakeCell, jobsCell,
 		fmtDur(percentile(enqueueLat, 0.5)), fmtDur(percentile(enqueueLat, 0.99)),
 		fmtDur(percentile(startLat, 0.5)), fmtDur(percentile(startLat, 0.99)), fmtDur(percentile(startLat, 1)),
-		intakeRateCell, intakeP99Cell)
+		intakeRateCell, intakeP99Cell, loadAverage())
+	return nil
+}
+
+// intakeAlone is the baseline: the intake load with no queue on the database.
+func (b *bench) intakeAlone(ctx context.Context, engine string) error {
+	e, err := b.newEnv(ctx, engine)
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	in := startIntake(e.st, b.intakeRate)
+	time.Sleep(time.Second)
+	in.reset()
+	begin := time.Now()
+	time.Sleep(b.duration)
+	elapsed := time.Since(begin)
+	in.stop()
+	fmt.Printf("\n## %s: intake alone (no queue), %d deliveries/s offered for %s\n\n", engine, b.intakeRate, b.duration)
+	fmt.Printf("saved %.0f/s, Save p50 %s, p99 %s, errors %d, load %s\n", float64(in.saved.Load())/elapsed.Seconds(),
+		fmtDur(percentile(in.latencies, 0.5)), fmtDur(percentile(in.latencies, 0.99)), in.errs.Load(), loadAverage())
 	return nil
 }
 
@@ -450,8 +488,8 @@ func (b *bench) throughput(ctx context.Context, engine string, s setting, withIn
 	if err := q.Stop(ctx); err != nil {
 		return err
 	}
-	fmt.Printf("| %s | %d | %s | %.0f | %s |\n", s.name, s.opts.Workers, intakeCell,
-		float64(b.burst)/enqueueTime.Seconds(), worked)
+	fmt.Printf("| %s | %d | %s | %.0f | %s | %s |\n", s.name, s.opts.Workers, intakeCell,
+		float64(b.burst)/enqueueTime.Seconds(), worked, loadAverage())
 	return nil
 }
 
@@ -514,6 +552,20 @@ func (b *bench) cancel(ctx context.Context, engine string, s setting, remote boo
 	}
 	fmt.Printf("| %s | %s | %s | %s |\n", s.name, name, fmtDur(percentile(lat, 0.5)), fmtDur(percentile(lat, 1)))
 	return nil
+}
+
+// loadAverage is the machine's one-minute load average, printed beside each
+// row because other work on a shared machine skews latencies.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	fields := strings.Fields(string(b))
+	if len(fields) == 0 {
+		return "?"
+	}
+	return fields[0]
 }
 
 func percentile(ds []time.Duration, p float64) time.Duration {

@@ -85,7 +85,7 @@ type Options struct {
 	// (default 5).
 	MaxAttempts int
 	// JobTimeout cancels a handler's context after this long (default one
-	// hour). A job still running after JobTimeout plus 15 minutes, for
+	// hour; it cannot be unlimited). A job still running after JobTimeout plus 15 minutes, for
 	// instance because its worker was killed, is rescued and retried.
 	JobTimeout time.Duration
 	// SQLiteOwnConnection gives River its own write connection to the SQLite
@@ -148,6 +148,11 @@ func riverConfig(opts Options) (*river.Config, error) {
 	}
 	if err := river.AddWorkerSafely(workers, &executeWorker{handler: handler}); err != nil {
 		return nil, fmt.Errorf("open queue: %w", err)
+	}
+	if opts.JobTimeout < 0 {
+		// Without a timeout, no rescue delay is safe: a long job would be
+		// taken for a stuck one and run twice.
+		return nil, errors.New("open queue: JobTimeout must not be negative")
 	}
 	jobTimeout := cmp.Or(opts.JobTimeout, DefaultJobTimeout)
 	config := &river.Config{

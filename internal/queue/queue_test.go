@@ -417,3 +417,11 @@ func TestRunWorkersNeedsHandler(t *testing.T) {
 		t.Fatalf("got %v, want ErrNoHandler", err)
 	}
 }
+
+func TestUnlimitedJobTimeoutIsRefused(t *testing.T) {
+	st := openStore(t, testdb.SQLite(t))
+	_, err := queue.Open(context.Background(), st, "", queue.Options{JobTimeout: -1})
+	if err == nil {
+		t.Fatal("Open accepted a negative JobTimeout")
+	}
+}
