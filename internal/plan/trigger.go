@@ -13,6 +13,7 @@ import (
 	"upbuild.dev/upbuild/internal/packitcfg"
 	"upbuild.dev/upbuild/internal/store"
 	"upbuild.dev/upbuild/internal/summary"
+	"upbuild.dev/upbuild/internal/upbuildcfg"
 )
 
 // input is one delivery being planned.
@@ -351,16 +352,6 @@ func (in *input) gate(ctx context.Context, t target) (bool, string, error) {
 		"New commits need a new approval.", short, in.p.opts.Policy.CommandPrefixes[0]), nil
 }
 
-// upbuildSettings are upbuild-only settings from .upbuild.yaml, kept out of
-// .packit.yaml where Packit would reject them.
-type upbuildSettings struct {
-	// Drafts runs pull_request jobs for draft merge requests too.
-	Drafts bool `yaml:"drafts"`
-	// SummaryComment keeps one comment per MR up to date with the results,
-	// instead of a comment per event.
-	SummaryComment bool `yaml:"summary_comment"`
-}
-
 func jobSpec(job *packitcfg.Job) string {
 	spec := store.JobSpec{FailureComment: job.Notifications.FailureCommentMessage, SuccessfulBuild: job.Notifications.PullRequestSuccessfulBuild}
 	b, err := json.Marshal(spec)
@@ -373,7 +364,7 @@ func jobSpec(job *packitcfg.Job) string {
 type configExtra struct {
 	file     string
 	warning  string
-	settings upbuildSettings
+	settings upbuildcfg.Settings
 }
 
 // loadConfig reads .packit.yaml (and .upbuild.yaml) at the target commit,
@@ -404,15 +395,15 @@ func (in *input) loadConfig(ctx context.Context, t target) (*packitcfg.Config, c
 	if err != nil {
 		return nil, extra, configErrorMessage(name, t.sha, err), nil
 	}
-	if slices.Contains(files, ".upbuild.yaml") {
-		raw, err := in.forge.FileAt(ctx, t.source.ID, ".upbuild.yaml", t.sha)
+	if slices.Contains(files, upbuildcfg.FileName) {
+		raw, err := in.forge.FileAt(ctx, t.source.ID, upbuildcfg.FileName, t.sha)
 		if err != nil && !errors.Is(err, forge.ErrNotFound) {
 			return nil, extra, "", fmt.Errorf("read .upbuild.yaml: %w", err)
 		}
 		if err == nil {
-			s, perr := parseUpbuildSettings(raw)
+			s, perr := upbuildcfg.Parse(raw)
 			if perr != nil {
-				return nil, extra, configErrorMessage(".upbuild.yaml", t.sha, perr), nil
+				return nil, extra, configErrorMessage(upbuildcfg.FileName, t.sha, perr), nil
 			}
 			extra.settings = s
 		}
