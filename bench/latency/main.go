@@ -86,12 +86,16 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// Set-up and shutdown take seconds; the bound only guards against a hang.
+	ctx, cancel := context.WithTimeout(ctx, opts.duration+opts.settle+5*time.Minute)
+	defer cancel()
 	res, err := run(ctx, opts)
 	if res.ran {
 		printReport(os.Stdout, commandLine(), res)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench/latency:", err)
+		cancel()
 		stop()
 		os.Exit(1)
 	}
