@@ -1,0 +1,423 @@
+package gitfetch_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"upbuild.dev/upbuild/internal/gitfetch"
+	"upbuild.dev/upbuild/internal/gitlabsim"
+)
+
+func TestCheckoutOfAPushHasHistoryTagsAndNoCredentials(t *testing.T) {
+	w := newWorld(t)
+	// A git that records its command lines, to check what ps would show.
+	argLog := filepath.Join(t.TempDir(), "argv.log")
+	realGit := must[string](t)(exec.LookPath("git"))
+	wrapper := filepath.Join(t.TempDir(), "git")
+	script := fmt.Sprintf("#!/bin/sh\nprintf '%%s\\n' \"$*\" >> %q\nexec %q \"$@\"\n", argLog, realGit)
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cacheDir := t.TempDir()
+	var logs bytes.Buffer
+	f := newFetcher(t, gitfetch.Options{CacheDir: cacheDir, GitPath: wrapper,
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	var jobLog bytes.Buffer
+	req := w.request(t, &jobLog)
+
+	res, err := f.Checkout(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.SHA != req.SHA || res.MergedSHA != "" || res.MergeFellBack {
+		t.Errorf("result = %+v", res)
+	}
+	dest := req.Dest
+	if got := git(t, dest, "rev-parse", "HEAD"); got != req.SHA {
+		t.Errorf("HEAD = %s, want %s", got, req.SHA)
+	}
+	if got := git(t, dest, "symbolic-ref", "--short", "HEAD"); got != "main" {
+		t.Errorf("branch = %s, want main", got)
+	}
+	if b, err := os.ReadFile(filepath.Join(dest, "docs", "README.md")); err != nil || string(b) != "# docs\n" {
+		t.Errorf("docs/README.md = %q, %v", b, err)
+	}
+	if got := git(t, dest, "status", "--porcelain"); got != "" {
+		t.Errorf("work tree is not clean: %s", got)
+	}
+	// Version detection: full history and every tag, not shallow.
+	upstream := w.project.RepoDir
+	if got, want := git(t, dest, "rev-list", "--count", "HEAD"), git(t, upstream, "rev-list", "--count", req.SHA); got != want {
+		t.Errorf("rev-list --count = %s, want %s", got, want)
+	}
+	if got, want := git(t, dest, "describe", "--tags"), git(t, upstream, "describe", "--tags", req.SHA); got != want {
+		t.Errorf("describe --tags = %s, want %s", got, want)
+	}
+	if got := git(t, dest, "rev-parse", "--is-shallow-repository"); got != "false" {
+		t.Errorf("is-shallow-repository = %s", got)
+	}
+	if got := git(t, dest, "rev-parse", "v1.0^{commit}"); got != w.tagged {
+		t.Errorf("v1.0 = %s, want %s", got, w.tagged)
+	}
+	// The work tree is standalone and names only the forge.
+	if got := git(t, dest, "remote", "get-url", "origin"); got != w.project.HTTPURLToRepo {
+		t.Errorf("origin = %s, want %s", got, w.project.HTTPURLToRepo)
+	}
+	if _, err := os.Stat(filepath.Join(dest, ".git", "objects", "info", "alternates")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("work tree has alternates: %v", err)
+	}
+	config := must[[]byte](t)(os.ReadFile(filepath.Join(dest, ".git", "config")))
+	if bytes.Contains(config, []byte(cacheDir)) {
+		t.Errorf("work tree config names the cache:\n%s", config)
+	}
+	if got := git(t, dest, "config", "user.email"); got != "upbuild@localhost" {
+		t.Errorf("user.email = %s", got)
+	}
+	if !strings.Contains(jobLog.String(), "Checked out "+req.SHA[:12]) {
+		t.Errorf("job log = %q", jobLog.String())
+	}
+	// The token appears nowhere: files, logs, command lines.
+	assertNoSecretInTree(t, dest, req.Token)
+	assertNoSecretInTree(t, cacheDir, req.Token)
+	assertNoSecret(t, "job log", jobLog.String(), req.Token)
+	assertNoSecret(t, "operator log", logs.String(), req.Token)
+	argv := string(must[[]byte](t)(os.ReadFile(argLog)))
+	if !strings.Contains(argv, "fetch") {
+		t.Errorf("the wrapped git was not used: %s", argv)
+	}
+	assertNoSecret(t, "git command lines", argv, req.Token)
+
+	// Once the cache is gone, the work tree still works.
+	if err := os.RemoveAll(cacheDir); err != nil {
+		t.Fatal(err)
+	}
+	git(t, dest, "log", "--stat", "-1")
+	git(t, dest, "archive", "--output", filepath.Join(t.TempDir(), "src.tar"), "HEAD")
+}
+
+func TestWrongOrMissingTokenIsAccessDeniedWithoutTheToken(t *testing.T) {
+	w := newWorld(t)
+	f := newFetcher(t, gitfetch.Options{})
+	for name, token := range map[string]string{"wrong": "glpat-not-a-real-token-0123456789", "none": ""} {
+		t.Run(name, func(t *testing.T) {
+			var jobLog bytes.Buffer
+			req := w.request(t, &jobLog)
+			req.Token = token
+			_, err := f.Checkout(context.Background(), req)
+			if !errors.Is(err, gitfetch.ErrAccessDenied) {
+				t.Fatalf("err = %v, want ErrAccessDenied", err)
+			}
+			if token != "" {
+				assertNoSecret(t, "error", err.Error(), token)
+				assertNoSecret(t, "job log", jobLog.String(), token)
+			}
+			if _, statErr := os.Stat(req.Dest); !errors.Is(statErr, os.ErrNotExist) {
+				t.Errorf("a failed checkout left its work tree: %v", statErr)
+			}
+		})
+	}
+}
+
+func TestSecondCheckoutFetchesOnlyNewObjects(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	f := newFetcher(t, gitfetch.Options{})
+	var firstLog bytes.Buffer
+	_, beforeBytes := w.traffic.snapshot()
+	if _, err := f.Checkout(ctx, w.request(t, &firstLog)); err != nil {
+		t.Fatal(err)
+	}
+	_, afterFirst := w.traffic.snapshot()
+	first := afterFirst - beforeBytes
+
+	change := must[string](t)(w.sim.PushCommits(ctx, w.project.ID, "main", "alice", gitlabsim.CommitSpec{
+		Message: "Bump", Changes: []gitlabsim.FileChange{{Path: "secret.spec", Content: "Name: secret\nVersion: 1.1\n"}},
+	}))
+	var secondLog bytes.Buffer
+	req := w.request(t, &secondLog)
+	if req.SHA != change {
+		t.Fatalf("head = %s, want the new commit %s", req.SHA, change)
+	}
+	if _, err := f.Checkout(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	_, afterSecond := w.traffic.snapshot()
+	second := afterSecond - afterFirst
+	if second >= first {
+		t.Errorf("second checkout transferred %d bytes, the first %d: the cache was not reused", second, first)
+	}
+	if !strings.Contains(firstLog.String(), "not cached") || !strings.Contains(secondLog.String(), "updating") {
+		t.Errorf("job logs = %q, %q", firstLog.String(), secondLog.String())
+	}
+	if b := must[[]byte](t)(os.ReadFile(filepath.Join(req.Dest, "secret.spec"))); string(b) != "Name: secret\nVersion: 1.1\n" {
+		t.Errorf("secret.spec = %q", b)
+	}
+}
+
+func TestCheckoutOfATagIsDetached(t *testing.T) {
+	w := newWorld(t)
+	f := newFetcher(t, gitfetch.Options{})
+	req := w.request(t, nil)
+	req.SHA, req.Ref = w.tagged, "v1.0"
+	if _, err := f.Checkout(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := gitErr(req.Dest, "symbolic-ref", "HEAD"); err == nil {
+		t.Errorf("HEAD is on a branch: %s", out)
+	}
+	if got := git(t, req.Dest, "describe", "--tags", "--exact-match"); got != "v1.0" {
+		t.Errorf("describe = %s, want v1.0", got)
+	}
+}
+
+func TestMergeRequestIsMergedOntoItsTarget(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	source := must[string](t)(w.sim.PushCommits(ctx, w.project.ID, "feature", "alice", gitlabsim.CommitSpec{
+		Message: "Add a patch", Changes: []gitlabsim.FileChange{{Path: "fix.patch", Content: "patch\n"}},
+	}))
+	mr := must[gitlabsim.MergeRequest](t)(w.sim.OpenMergeRequest(ctx, gitlabsim.MergeRequestSpec{
+		ProjectID: w.project.ID, SourceBranch: "feature", TargetBranch: "main", Author: "alice",
+	}))
+	target := must[string](t)(w.sim.PushCommits(ctx, w.project.ID, "main", "alice", gitlabsim.CommitSpec{
+		Message: "Meanwhile on main", Changes: []gitlabsim.FileChange{{Path: "NEWS", Content: "news\n"}},
+	}))
+	f := newFetcher(t, gitfetch.Options{})
+	var jobLog bytes.Buffer
+	req := w.request(t, &jobLog)
+	req.SHA, req.Ref = source, "feature"
+	req.MR = &gitfetch.MRMerge{TargetBranch: "main", SourceRef: fmt.Sprintf("refs/merge-requests/%d/head", mr.IID)}
+	res, err := f.Checkout(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.MergeFellBack || res.MergedSHA == "" || res.TargetSHA != target || res.SHA != source {
+		t.Fatalf("result = %+v", res)
+	}
+	if got := git(t, req.Dest, "rev-parse", "HEAD"); got != res.MergedSHA {
+		t.Errorf("HEAD = %s, want the merge %s", got, res.MergedSHA)
+	}
+	if got := git(t, req.Dest, "log", "-1", "--format=%P"); got != target+" "+source {
+		t.Errorf("merge parents = %s, want %s %s", got, target, source)
+	}
+	for file, want := range map[string]string{"fix.patch": "patch\n", "NEWS": "news\n", "secret.spec": "Name: secret\nVersion: 1.0\n"} {
+		if b, err := os.ReadFile(filepath.Join(req.Dest, file)); err != nil || string(b) != want {
+			t.Errorf("%s = %q, %v; want %q", file, b, err, want)
+		}
+	}
+	if got := git(t, req.Dest, "log", "-1", "--format=%an <%ae>"); got != "upbuild <upbuild@localhost>" {
+		t.Errorf("merge author = %s", got)
+	}
+	if !strings.Contains(jobLog.String(), "Merged "+source[:12]+" onto main") {
+		t.Errorf("job log = %q", jobLog.String())
+	}
+}
+
+func TestConflictingMergeRequestFallsBackToItsSourceCommit(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	source := must[string](t)(w.sim.PushCommits(ctx, w.project.ID, "feature", "alice", gitlabsim.CommitSpec{
+		Message: "Version 2", Changes: []gitlabsim.FileChange{{Path: "secret.spec", Content: "Name: secret\nVersion: 2.0\n"}},
+	}))
+	must[string](t)(w.sim.PushCommits(ctx, w.project.ID, "main", "alice", gitlabsim.CommitSpec{
+		Message: "Version 1.5", Changes: []gitlabsim.FileChange{{Path: "secret.spec", Content: "Name: secret\nVersion: 1.5\n"}},
+	}))
+	f := newFetcher(t, gitfetch.Options{})
+	var jobLog bytes.Buffer
+	req := w.request(t, &jobLog)
+	req.SHA, req.MR = source, &gitfetch.MRMerge{TargetBranch: "main"}
+	res, err := f.Checkout(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.MergeFellBack || res.MergedSHA != "" || !strings.Contains(res.Message, "secret.spec") {
+		t.Errorf("result = %+v", res)
+	}
+	if !strings.Contains(jobLog.String(), "does not merge cleanly onto main") {
+		t.Errorf("job log = %q", jobLog.String())
+	}
+	if got := git(t, req.Dest, "rev-parse", "HEAD"); got != source {
+		t.Errorf("HEAD = %s, want the source commit %s", got, source)
+	}
+	if got := git(t, req.Dest, "status", "--porcelain"); got != "" {
+		t.Errorf("work tree is not clean after the fallback: %s", got)
+	}
+}
+
+func TestForkMergeRequestNeedsNoAccessToTheFork(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	// The fork is private and mallory's: the bot cannot read it.
+	fork := must[gitlabsim.Project](t)(w.sim.ForkProject(ctx, w.project.ID, "mallory"))
+	source := must[string](t)(w.sim.PushCommits(ctx, fork.ID, "fix", "mallory", gitlabsim.CommitSpec{
+		Message: "Fix build", Changes: []gitlabsim.FileChange{{Path: "fix.patch", Content: "from the fork\n"}},
+	}))
+	mr := must[gitlabsim.MergeRequest](t)(w.sim.OpenMergeRequest(ctx, gitlabsim.MergeRequestSpec{
+		ProjectID: w.project.ID, SourceProjectID: fork.ID, SourceBranch: "fix", Author: "mallory",
+	}))
+	f := newFetcher(t, gitfetch.Options{})
+	probe := gitfetch.Request{RepoURL: fork.HTTPURLToRepo, ProjectID: fork.ID, Token: w.bot.Token, SHA: source, Dest: filepath.Join(t.TempDir(), "fork")}
+	if _, err := f.Checkout(ctx, probe); err == nil {
+		t.Fatal("the bot could read the private fork; this test would prove nothing")
+	}
+	req := w.request(t, nil)
+	req.SHA = source
+	req.MR = &gitfetch.MRMerge{TargetBranch: "main", SourceRef: fmt.Sprintf("refs/merge-requests/%d/head", mr.IID)}
+	res, err := f.Checkout(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.MergeFellBack || res.MergedSHA == "" {
+		t.Errorf("result = %+v", res)
+	}
+	if b, err := os.ReadFile(filepath.Join(req.Dest, "fix.patch")); err != nil || string(b) != "from the fork\n" {
+		t.Errorf("fix.patch = %q, %v", b, err)
+	}
+}
+
+func TestUnknownCommitIsNotFound(t *testing.T) {
+	w := newWorld(t)
+	f := newFetcher(t, gitfetch.Options{})
+	req := w.request(t, nil)
+	req.SHA = strings.Repeat("ab", 20)
+	if _, err := f.Checkout(context.Background(), req); !errors.Is(err, gitfetch.ErrCommitNotFound) {
+		t.Errorf("err = %v, want ErrCommitNotFound", err)
+	}
+}
+
+func TestInvalidRequests(t *testing.T) {
+	w := newWorld(t)
+	f := newFetcher(t, gitfetch.Options{})
+	full := w.request(t, nil)
+	notEmpty := t.TempDir()
+	if err := os.WriteFile(filepath.Join(notEmpty, "x"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	withToken := strings.Replace(full.RepoURL, "://", "://oauth2:"+full.Token+"@", 1)
+	for name, edit := range map[string]func(*gitfetch.Request){
+		"credentials in the URL": func(r *gitfetch.Request) { r.RepoURL = withToken },
+		"ssh URL":                func(r *gitfetch.Request) { r.RepoURL = "ssh://git@example.com/x.git" },
+		"short SHA":              func(r *gitfetch.Request) { r.SHA = r.SHA[:12] },
+		"no project ID":          func(r *gitfetch.Request) { r.ProjectID = 0 },
+		"non-empty Dest":         func(r *gitfetch.Request) { r.Dest = notEmpty },
+		"option as target":       func(r *gitfetch.Request) { r.MR = &gitfetch.MRMerge{TargetBranch: "--upload-pack=x"} },
+	} {
+		t.Run(name, func(t *testing.T) {
+			req := full
+			req.Dest = filepath.Join(t.TempDir(), "src")
+			edit(&req)
+			_, err := f.Checkout(context.Background(), req)
+			if !errors.Is(err, gitfetch.ErrInvalidRequest) {
+				t.Fatalf("err = %v, want ErrInvalidRequest", err)
+			}
+			assertNoSecret(t, "error", err.Error(), full.Token)
+		})
+	}
+}
+
+func TestCacheCapEvictsLeastRecentlyUsed(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	other := w.addProject(t, "other")
+	f := newFetcher(t, gitfetch.Options{MaxCacheBytes: 1})
+	checkout := func(p gitlabsim.Project) string {
+		t.Helper()
+		var jobLog bytes.Buffer
+		req := gitfetch.Request{RepoURL: p.HTTPURLToRepo, ProjectID: p.ID, Token: w.bot.Token,
+			SHA: w.head(t, p.ID, "main"), Dest: filepath.Join(t.TempDir(), "src"), Log: &jobLog}
+		if _, err := f.Checkout(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+		return jobLog.String()
+	}
+	checkout(w.project)
+	checkout(other)
+	// The cap keeps only the repository used last.
+	if got := checkout(other); !strings.Contains(got, "updating") {
+		t.Errorf("the repository used last was evicted: %q", got)
+	}
+	if got := checkout(w.project); !strings.Contains(got, "not cached") {
+		t.Errorf("the older repository was not evicted: %q", got)
+	}
+}
+
+func TestPruneEvictsToTheCapAndKeepsTheCacheUsable(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	uncapped := newFetcher(t, gitfetch.Options{})
+	if _, err := uncapped.Checkout(ctx, w.request(t, nil)); err != nil {
+		t.Fatal(err)
+	}
+	if err := uncapped.Prune(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var jobLog bytes.Buffer
+	if _, err := uncapped.Checkout(ctx, w.request(t, &jobLog)); err != nil {
+		t.Fatalf("checkout after a repack: %v", err)
+	}
+	if !strings.Contains(jobLog.String(), "updating") {
+		t.Errorf("Prune without a cap dropped the repository: %q", jobLog.String())
+	}
+	used := must[int64](t)(uncapped.Usage())
+	if used == 0 {
+		t.Fatal("Usage is 0 with a cached repository")
+	}
+
+	capDir := t.TempDir()
+	first := newFetcher(t, gitfetch.Options{CacheDir: capDir})
+	if _, err := first.Checkout(ctx, w.request(t, nil)); err != nil {
+		t.Fatal(err)
+	}
+	capped := newFetcher(t, gitfetch.Options{CacheDir: capDir, MaxCacheBytes: 1})
+	if err := capped.Prune(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := must[int64](t)(capped.Usage()); got != 0 {
+		t.Errorf("Usage after pruning to a 1-byte cap = %d", got)
+	}
+}
+
+func TestConcurrentCheckoutsOfOneProject(t *testing.T) {
+	w := newWorld(t)
+	f := newFetcher(t, gitfetch.Options{})
+	want := w.head(t, w.project.ID, "main")
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	dests := make([]string, len(errs))
+	for i := range errs {
+		req := w.request(t, nil)
+		dests[i] = req.Dest
+		wg.Go(func() {
+			_, errs[i] = f.Checkout(context.Background(), req)
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("checkout %d: %v", i, err)
+			continue
+		}
+		if got := git(t, dests[i], "rev-parse", "HEAD"); got != want {
+			t.Errorf("checkout %d: HEAD = %s, want %s", i, got, want)
+		}
+	}
+}
+
+func TestCancelledCheckoutStops(t *testing.T) {
+	w := newWorld(t)
+	f := newFetcher(t, gitfetch.Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := f.Checkout(ctx, w.request(t, nil)); !errors.Is(err, context.Canceled) {
+		t.Errorf("err = %v, want context.Canceled", err)
+	}
+}
