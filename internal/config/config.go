@@ -28,6 +28,10 @@ type Instance struct {
 	BotTokenEnv string `yaml:"bot_token_env"`
 	// BotTokenFile names a file that holds the bot token (first line).
 	BotTokenFile string `yaml:"bot_token_file"`
+	// RequestsPerMinute is upbuild's own budget of API calls to the
+	// instance; 0 means 1,500, below gitlab.com's 2,000 a minute per user.
+	// Raise it for a self-managed instance with higher limits.
+	RequestsPerMinute int `yaml:"requests_per_minute"`
 }
 
 // Config is the whole configuration.
@@ -235,6 +239,9 @@ func (c *Config) finish() error {
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	seen := map[string]bool{}
 	for i, in := range c.Instances {
+		if in.RequestsPerMinute < 0 {
+			return fmt.Errorf("config: instances[%d].requests_per_minute must not be negative", i)
+		}
 		u, err := url.Parse(in.URL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fmt.Errorf("config: instances[%d].url %q must be an absolute http(s) URL", i, in.URL)

@@ -69,6 +69,41 @@ type Planner struct {
 	bots  map[string]forge.User // instance → the bot user, once known
 	// nothing holds deliveries planned with nothing to write, until flushDone.
 	nothing []int64
+	// files caches what was read at a commit (tree listings, config files).
+	files *commitCache
+}
+
+// commitCache is a small bounded map of what the planner read at commits.
+type commitCache struct {
+	mu    sync.Mutex
+	max   int
+	order []string
+	items map[string][]byte
+}
+
+func newCommitCache(max int) *commitCache {
+	return &commitCache{max: max, items: map[string][]byte{}}
+}
+
+func (c *commitCache) get(key string) ([]byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.items[key]
+	return v, ok
+}
+
+func (c *commitCache) put(key string, v []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.items[key]; ok {
+		return
+	}
+	if len(c.order) >= c.max {
+		delete(c.items, c.order[0])
+		c.order = c.order[1:]
+	}
+	c.order = append(c.order, key)
+	c.items[key] = v
 }
 
 // New builds a Planner.
@@ -98,7 +133,7 @@ func New(opts Options) (*Planner, error) {
 		opts.Policy.Aliases = packitcfg.DefaultAliasTable()
 	}
 	return &Planner{opts: opts, wake: make(chan struct{}, 1), retry: map[int64]time.Time{},
-		fails: map[int64]int{}, bots: map[string]forge.User{}}, nil
+		fails: map[int64]int{}, bots: map[string]forge.User{}, files: newCommitCache(512)}, nil
 }
 
 // Wake makes the planner look for new deliveries at once.

@@ -110,7 +110,7 @@ func (in *input) plan(ctx context.Context, t target, cancel *store.MRRef, sel *s
 		SummaryComment: extra.settings.SummaryComment && t.mr != nil,
 	}
 	if t.mr != nil {
-		run.MRIID = t.mr.IID
+		run.MRIID, run.TargetBranch = t.mr.IID, t.mr.TargetBranch
 	}
 	plan := store.Plan{DeliveryID: in.d.ID, Run: run, CancelMR: cancel}
 	switch {
@@ -372,7 +372,7 @@ type configExtra struct {
 // commit has no config; cfgErr is a Markdown message for a broken one.
 func (in *input) loadConfig(ctx context.Context, t target) (*packitcfg.Config, configExtra, string, error) {
 	var extra configExtra
-	files, err := in.forge.TopLevelFiles(ctx, t.source.ID, t.sha)
+	files, err := in.cachedFiles(ctx, t)
 	if err != nil {
 		if errors.Is(err, forge.ErrNotFound) {
 			return nil, extra, "", nil
@@ -384,7 +384,7 @@ func (in *input) loadConfig(ctx context.Context, t target) (*packitcfg.Config, c
 	if name == "" {
 		return nil, extra, "", nil
 	}
-	data, err := in.forge.FileAt(ctx, t.source.ID, name, t.sha)
+	data, err := in.cachedFile(ctx, t, name)
 	if err != nil {
 		if errors.Is(err, forge.ErrNotFound) {
 			return nil, extra, "", nil
@@ -396,7 +396,7 @@ func (in *input) loadConfig(ctx context.Context, t target) (*packitcfg.Config, c
 		return nil, extra, configErrorMessage(name, t.sha, err), nil
 	}
 	if slices.Contains(files, upbuildcfg.FileName) {
-		raw, err := in.forge.FileAt(ctx, t.source.ID, upbuildcfg.FileName, t.sha)
+		raw, err := in.cachedFile(ctx, t, upbuildcfg.FileName)
 		if err != nil && !errors.Is(err, forge.ErrNotFound) {
 			return nil, extra, "", fmt.Errorf("read .upbuild.yaml: %w", err)
 		}
@@ -494,4 +494,38 @@ func jobTargets(job *packitcfg.Job, aliases packitcfg.AliasTable) []string {
 		return []string{""}
 	}
 	return targets
+}
+
+// A commit's files never change, so what the planner read at a SHA is kept
+// for the next event about the same commit (a branch push and the MR it
+// opens, a release and its tag): fewer calls against the instance's budget.
+
+func (in *input) cacheKey(t target, what string) string {
+	return fmt.Sprintf("%s|%d|%s|%s", in.d.Instance, t.source.ID, t.sha, what)
+}
+
+func (in *input) cachedFiles(ctx context.Context, t target) ([]string, error) {
+	key := in.cacheKey(t, "\x00tree")
+	if v, ok := in.p.files.get(key); ok {
+		return strings.Split(string(v), "\x00"), nil
+	}
+	files, err := in.forge.TopLevelFiles(ctx, t.source.ID, t.sha)
+	if err != nil {
+		return nil, err
+	}
+	in.p.files.put(key, []byte(strings.Join(files, "\x00")))
+	return files, nil
+}
+
+func (in *input) cachedFile(ctx context.Context, t target, name string) ([]byte, error) {
+	key := in.cacheKey(t, name)
+	if v, ok := in.p.files.get(key); ok {
+		return v, nil
+	}
+	data, err := in.forge.FileAt(ctx, t.source.ID, name, t.sha)
+	if err != nil {
+		return nil, err
+	}
+	in.p.files.put(key, data)
+	return data, nil
 }

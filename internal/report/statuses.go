@@ -50,6 +50,23 @@ func (r *Reporter) sendStatus(ctx context.Context, row store.StatusRow) error {
 			return fmt.Errorf("reporter: %w", err)
 		}
 	}
+	if row.SentState == "" && state != forge.StatusPending {
+		// GitLab shows every status as pending first, then its outcome,
+		// even when the job finished before its first status went out.
+		got, err := f.SetCommitStatus(ctx, row.ProjectID, row.SHA, forge.StatusUpdate{
+			State: forge.StatusPending, Name: row.Name, Ref: row.Ref, TargetURL: r.absoluteURL(row.TargetURL),
+			Description: "Queued", PipelineID: pipelineID,
+		})
+		if err != nil {
+			return r.statusFailed(ctx, f, row, err)
+		}
+		if pipelineID == 0 && got != 0 {
+			if err := r.store.SetPipeline(ctx, row.Instance, row.ProjectID, row.SHA, got); err != nil {
+				return fmt.Errorf("reporter: %w", err)
+			}
+			pipelineID = got
+		}
+	}
 	got, err := f.SetCommitStatus(ctx, row.ProjectID, row.SHA, forge.StatusUpdate{
 		State:       state,
 		Name:        row.Name,

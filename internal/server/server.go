@@ -223,7 +223,7 @@ func Forges(cfg config.Config, log *slog.Logger, getenv func(string) string) (ma
 			log.Warn("no bot token for instance: deliveries are accepted but nothing runs or reports", "instance", key)
 			continue
 		}
-		c, err := gitlabforge.New(gitlabforge.Options{BaseURL: in.URL, Token: tok, Logger: log})
+		c, err := gitlabforge.New(gitlabforge.Options{BaseURL: in.URL, Token: tok, Logger: log, RequestsPerMinute: in.RequestsPerMinute})
 		if err != nil {
 			return nil, fmt.Errorf("instance %s: %w", in.URL, err)
 		}

@@ -64,6 +64,8 @@ type Run struct {
 	Visibility string
 	// SummaryComment asks for one MR comment kept up to date with the results.
 	SummaryComment bool
+	// TargetBranch is an MR's target branch ("" for other triggers).
+	TargetBranch string
 }
 
 // Public reports whether anyone may see the run without signing in.
@@ -149,11 +151,11 @@ func (s *Store) ApplyPlan(ctx context.Context, p Plan, statusFor func(Run, Job) 
 			r.CreatedAt = now
 			err := tx.QueryRowContext(ctx, s.q(`INSERT INTO runs (instance, project_id, project_path, trigger, run_key, sha, ref,
 				mr_iid, source_project_id, source_project_path, actor, title, delivery_id, state, message, config_file, created_at,
-				visibility, summary_comment)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_key) DO NOTHING RETURNING id`),
+				visibility, summary_comment, target_branch)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_key) DO NOTHING RETURNING id`),
 				r.Instance, r.ProjectID, r.ProjectPath, r.Trigger, r.RunKey, r.SHA, r.Ref, r.MRIID, r.SourceProjectID,
 				r.SourceProjectPath, r.Actor, r.Title, r.DeliveryID, r.State, r.Message, r.ConfigFile, micros(now),
-				r.Visibility, boolInt(r.SummaryComment)).Scan(&res.RunID)
+				r.Visibility, boolInt(r.SummaryComment), r.TargetBranch).Scan(&res.RunID)
 			switch {
 			case isNoRows(err):
 				if err := tx.QueryRowContext(ctx, s.q(`SELECT id FROM runs WHERE run_key = ?`), r.RunKey).Scan(&res.RunID); err != nil {
@@ -292,7 +294,7 @@ func (s *Store) RunJobs(ctx context.Context, runID int64) ([]Job, error) {
 
 const runColumns = `id, instance, project_id, project_path, trigger, run_key, sha, ref, mr_iid, source_project_id,
 	source_project_path, actor, title, delivery_id, state, message, config_file, created_at, finished_at,
-	visibility, summary_comment`
+	visibility, summary_comment, target_branch`
 
 func scanRuns(rows *sql.Rows) ([]Run, error) {
 	defer rows.Close()
@@ -303,7 +305,7 @@ func scanRuns(rows *sql.Rows) ([]Run, error) {
 		var finished sql.NullInt64
 		if err := rows.Scan(&r.ID, &r.Instance, &r.ProjectID, &r.ProjectPath, &r.Trigger, &r.RunKey, &r.SHA, &r.Ref, &r.MRIID,
 			&r.SourceProjectID, &r.SourceProjectPath, &r.Actor, &r.Title, &r.DeliveryID, &r.State, &r.Message, &r.ConfigFile,
-			&created, &finished, &r.Visibility, &summary); err != nil {
+			&created, &finished, &r.Visibility, &summary, &r.TargetBranch); err != nil {
 			return nil, fmt.Errorf("scan run: %w", err)
 		}
 		r.CreatedAt, r.FinishedAt = fromMicros(created), optTime(finished)
@@ -547,4 +549,14 @@ func (s *Store) QueuedJobIDs(ctx context.Context) ([]int64, error) {
 		return nil, fmt.Errorf("queued jobs: %w", err)
 	}
 	return ids, nil
+}
+
+// SetJobDescription changes what a running job says it is doing, for its
+// page; the commit status keeps its state.
+func (s *Store) SetJobDescription(ctx context.Context, jobID int64, description string) error {
+	_, err := s.write.ExecContext(ctx, s.q(`UPDATE jobs SET description = ? WHERE id = ? AND state = 'running'`), description, jobID)
+	if err != nil {
+		return fmt.Errorf("describe job %d: %w", jobID, err)
+	}
+	return nil
 }

@@ -1,0 +1,345 @@
+// Package exec runs jobs for real: it fetches the project's code, builds the
+// SRPM the way Packit does, rebuilds it into RPMs for each target in an
+// operator-defined build environment, and runs tests, with every command
+// from the repository inside the bubblewrap sandbox. Logs stream to the
+// store line by line and artifacts go to the blob store.
+package exec
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+
+	"upbuild.dev/upbuild/internal/packitcfg"
+	"upbuild.dev/upbuild/internal/sandbox"
+	"upbuild.dev/upbuild/internal/srpm"
+	"upbuild.dev/upbuild/internal/store"
+)
+
+// Checkout is what the executor asks of the code fetcher.
+type Checkout interface {
+	// Checkout puts the commit (merged onto the target branch for an MR)
+	// into dest, a fresh directory, and says what it did in log.
+	Checkout(ctx context.Context, req CheckoutRequest) (CheckoutResult, error)
+}
+
+// CheckoutRequest says which code a job needs.
+type CheckoutRequest struct {
+	RepoURL string // the target project's git URL (http)
+	Token   string // the bot's token, for this fetch only
+	SHA     string
+	// MRSourceRef (refs/merge-requests/N/head) and MRTargetBranch are set
+	// for merge requests: the source is merged onto the target, as Packit does.
+	MRSourceRef    string
+	MRTargetBranch string
+	Dest           string
+	Log            io.Writer
+}
+
+// CheckoutResult is what the fetcher did.
+type CheckoutResult struct {
+	Message string // e.g. "merged onto main" or "merge conflicted; building the source commit alone"
+}
+
+// Logs gives each job a log that streams into storage.
+type Logs interface {
+	Writer(ctx context.Context, jobID int64) io.WriteCloser
+}
+
+// Artifacts keeps a job's files.
+type Artifacts interface {
+	Put(ctx context.Context, jobID int64, name string, r io.Reader) error
+}
+
+// BuildEnv is an operator-defined build environment.
+type BuildEnv struct {
+	// Pattern matches target names: an exact name, or a glob (fedora-*).
+	Pattern string
+	// RootFS is the root filesystem tree used as the sandbox's system
+	// directories; empty means the host's own.
+	RootFS string
+	// Arch is the environment's architecture (x86_64, aarch64 ...).
+	Arch string
+}
+
+// Options configure an Executor.
+type Options struct {
+	Store *store.Store
+	// Sandbox runs repository commands. When SandboxErr is set (the
+	// start-up check failed) every job is refused with that reason:
+	// untrusted code never runs without the sandbox.
+	Sandbox    *sandbox.Sandbox
+	SandboxErr error
+	Fetcher    Checkout
+	// BotTokens are the fetch credentials by instance URL.
+	BotTokens map[string]string
+	Logs      Logs
+	Artifacts Artifacts
+	// WorkRoot holds the job directories; it and its parents must be
+	// searchable by others (the sandbox's job UIDs open them).
+	WorkRoot string
+	// Envs are the build environments besides the host's own (host-<arch>).
+	Envs    []BuildEnv
+	Limits  sandbox.Limits
+	Changed func()
+	Logger  *slog.Logger
+}
+
+// Executor runs jobs.
+type Executor struct {
+	opts     Options
+	host     BuildEnv
+	mu       sync.Mutex
+	envBoxes map[string]*sandbox.Sandbox // by root filesystem
+}
+
+// New builds an Executor.
+func New(opts Options) (*Executor, error) {
+	if opts.Store == nil {
+		return nil, errors.New("exec: Store is required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Changed == nil {
+		opts.Changed = func() {}
+	}
+	arch := HostArch()
+	return &Executor{opts: opts, host: BuildEnv{Pattern: "host-" + arch, Arch: arch}, envBoxes: map[string]*sandbox.Sandbox{}}, nil
+}
+
+// HostArch is this machine's architecture as RPM names it.
+func HostArch() string {
+	switch runtime.GOARCH {
+	case "amd64":
+		return "x86_64"
+	case "arm64":
+		return "aarch64"
+	case "ppc64le":
+		return "ppc64le"
+	case "s390x":
+		return "s390x"
+	}
+	return runtime.GOARCH
+}
+
+// env finds the build environment for a target.
+func (e *Executor) env(target string) (BuildEnv, bool) {
+	for _, env := range e.opts.Envs {
+		if ok, _ := path.Match(env.Pattern, target); ok {
+			return env, true
+		}
+	}
+	if target == e.host.Pattern {
+		return e.host, true
+	}
+	return BuildEnv{}, false
+}
+
+// Handle runs one job; see queue.Options.Handler for the contract.
+func (e *Executor) Handle(ctx context.Context, jobID int64) error {
+	job, err := e.opts.Store.Job(ctx, jobID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("load job %d: %w", jobID, err)
+	}
+	if store.JobFinal(job.State) || job.State == store.JobHeld || job.State == store.JobWaiting {
+		return nil
+	}
+	run, err := e.opts.Store.Run(ctx, job.RunID)
+	if err != nil {
+		return fmt.Errorf("load run of job %d: %w", jobID, err)
+	}
+	finish := func(state, desc string) error {
+		if _, err := e.opts.Store.SetJobState(context.WithoutCancel(ctx), jobID, state, desc); err != nil {
+			return fmt.Errorf("record job %d: %w", jobID, err)
+		}
+		e.opts.Changed()
+		return nil
+	}
+	kind := jobKind(job.JobType)
+	if kind == "" {
+		return finish(store.JobSkipped, job.JobType+" is not supported by this service")
+	}
+	env, ok := e.env(job.Target)
+	if !ok {
+		return finish(store.JobSkipped, fmt.Sprintf("no build environment for %s on this service", job.Target))
+	}
+	if e.opts.SandboxErr != nil || e.opts.Sandbox == nil {
+		return finish(store.JobError, "this worker cannot run untrusted code: its sandbox does not work")
+	}
+	if _, err := e.opts.Store.SetJobState(ctx, jobID, store.JobRunning, "Fetching the code"); err != nil {
+		return fmt.Errorf("record job %d: %w", jobID, err)
+	}
+	e.opts.Changed()
+	logw := io.WriteCloser(nopCloser{io.Discard})
+	if e.opts.Logs != nil {
+		logw = e.opts.Logs.Writer(ctx, jobID)
+	}
+	state, desc := e.execute(ctx, run, job, env, kind, logw)
+	if cerr := logw.Close(); cerr != nil {
+		e.opts.Logger.Warn("close job log", "job", jobID, "err", cerr)
+	}
+	if ctx.Err() != nil {
+		// Stopping or canceled: hand the job back (or leave the cancel).
+		return ctx.Err()
+	}
+	return finish(state, desc)
+}
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
+
+// jobKind maps a Packit job type to what this service does with it.
+func jobKind(t string) string {
+	switch packitcfg.JobType(t) {
+	case packitcfg.JobCoprBuild, packitcfg.JobUpstreamKojiBuild:
+		return "build"
+	case packitcfg.JobTests:
+		return "test"
+	}
+	return ""
+}
+
+// execute does the work and returns the job's final state and description.
+func (e *Executor) execute(ctx context.Context, run store.Run, job store.Job, env BuildEnv, kind string, logw io.Writer) (string, string) {
+	logf := func(format string, args ...any) { fmt.Fprintf(logw, "upbuild: "+format+"\n", args...) }
+	jobDir, err := e.jobDir(job.ID)
+	if err != nil {
+		logf("preparing the job directory failed: %v", err)
+		return store.JobError, "upbuild could not prepare the job directory"
+	}
+	defer os.RemoveAll(jobDir)
+	src := filepath.Join(jobDir, "src")
+	out := filepath.Join(jobDir, "out")
+
+	// 1. The code.
+	req := CheckoutRequest{RepoURL: run.Instance + "/" + run.ProjectPath + ".git", Token: e.opts.BotTokens[run.Instance],
+		SHA: run.SHA, Dest: src, Log: logw}
+	if run.MRIID != 0 {
+		req.MRSourceRef = fmt.Sprintf("refs/merge-requests/%d/head", run.MRIID)
+		req.MRTargetBranch = run.TargetBranch
+	}
+	logf("fetching %s at %s", run.ProjectPath, short(run.SHA))
+	co, err := e.opts.Fetcher.Checkout(ctx, req)
+	if err != nil {
+		logf("fetching the code failed: %v", err)
+		return store.JobError, "upbuild could not fetch the code"
+	}
+	if co.Message != "" {
+		logf("%s", co.Message)
+	}
+
+	// 2. The config, from the checked-out tree, as the planner read it.
+	settings, pkg, err := jobSettings(src, run, job)
+	if err != nil {
+		logf("%v", err)
+		return store.JobFailed, "the configuration could not be used"
+	}
+	e.describe(ctx, job.ID, "Building the SRPM")
+
+	// 3. The SRPM, Packit's way, with repository commands in the sandbox.
+	runner := &sandboxRunner{sb: e.opts.Sandbox, jobDir: jobDir, limits: e.opts.Limits}
+	b := &srpm.Builder{Sandbox: runner, Host: srpm.HostRunner{}, Log: logw}
+	branch := run.Ref
+	if run.MRIID != 0 {
+		branch = fmt.Sprintf("pr/%d", run.MRIID)
+	}
+	res, err := b.Build(ctx, srpm.Request{WorkTree: src, Package: pkg, Settings: settings, OutDir: out, Branch: branch})
+	if err != nil {
+		logf("building the SRPM failed: %v", err)
+		return store.JobFailed, "SRPM build failed: " + firstLine(err.Error())
+	}
+	logf("built %s", filepath.Base(res.SRPM))
+	if err := e.keep(ctx, job.ID, res.SRPM); err != nil {
+		logf("storing the SRPM failed: %v", err)
+		return store.JobError, "upbuild could not store the SRPM"
+	}
+	nvr := res.Name + "-" + res.Version + "-" + res.Release
+
+	// 4. The RPMs, in the target's build environment.
+	e.describe(ctx, job.ID, "Building RPMs for "+job.Target)
+	rpms, state, desc := e.rebuild(ctx, jobDir, res.SRPM, env, logf, logw)
+	if state != "" {
+		return state, desc
+	}
+	for _, p := range rpms {
+		if err := e.keep(ctx, job.ID, p); err != nil {
+			logf("storing %s failed: %v", filepath.Base(p), err)
+			return store.JobError, "upbuild could not store the RPMs"
+		}
+	}
+	if kind == "build" {
+		return store.JobSuccess, fmt.Sprintf("Built %s for %s", nvr, job.Target)
+	}
+
+	// 5. Tests, with the built RPMs at hand.
+	e.describe(ctx, job.ID, "Running tests on "+job.Target)
+	return e.test(ctx, jobDir, src, env, logf, logw)
+}
+
+// describe records what a running job is doing, for its page.
+func (e *Executor) describe(ctx context.Context, jobID int64, what string) {
+	if err := e.opts.Store.SetJobDescription(ctx, jobID, what); err != nil {
+		e.opts.Logger.Warn("describe job", "job", jobID, "err", err)
+	}
+}
+
+// jobDir makes a fresh directory for a job under the work root.
+func (e *Executor) jobDir(jobID int64) (string, error) {
+	if err := os.MkdirAll(e.opts.WorkRoot, 0o711); err != nil {
+		return "", err
+	}
+	dir, err := os.MkdirTemp(e.opts.WorkRoot, fmt.Sprintf("job-%d-", jobID))
+	if err != nil {
+		return "", err
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return "", err
+	}
+	for _, sub := range []string{"src", "out"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			return "", err
+		}
+	}
+	return dir, nil
+}
+
+// keep stores a file as an artifact of the job.
+func (e *Executor) keep(ctx context.Context, jobID int64, file string) error {
+	if e.opts.Artifacts == nil {
+		return nil
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return e.opts.Artifacts.Put(ctx, jobID, filepath.Base(file), f)
+}
+
+func short(sha string) string {
+	if len(sha) > 8 {
+		return sha[:8]
+	}
+	return sha
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	if len(s) > 200 {
+		s = s[:200]
+	}
+	return s
+}
