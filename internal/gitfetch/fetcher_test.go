@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -152,6 +153,7 @@ func TestSecondCheckoutFetchesOnlyNewObjects(t *testing.T) {
 	}
 	_, afterSecond := w.traffic.snapshot()
 	second := afterSecond - afterFirst
+	t.Logf("first %d bytes, second %d bytes", first, second)
 	if second >= first {
 		t.Errorf("second checkout transferred %d bytes, the first %d: the cache was not reused", second, first)
 	}
@@ -258,6 +260,7 @@ func TestForkMergeRequestNeedsNoAccessToTheFork(t *testing.T) {
 	ctx := context.Background()
 	// The fork is private and mallory's: the bot cannot read it.
 	fork := must[gitlabsim.Project](t)(w.sim.ForkProject(ctx, w.project.ID, "mallory"))
+	allowPartialClone(t, fork)
 	source := must[string](t)(w.sim.PushCommits(ctx, fork.ID, "fix", "mallory", gitlabsim.CommitSpec{
 		Message: "Fix build", Changes: []gitlabsim.FileChange{{Path: "fix.patch", Content: "from the fork\n"}},
 	}))
@@ -419,5 +422,31 @@ func TestCancelledCheckoutStops(t *testing.T) {
 	cancel()
 	if _, err := f.Checkout(ctx, w.request(t, nil)); !errors.Is(err, context.Canceled) {
 		t.Errorf("err = %v, want context.Canceled", err)
+	}
+}
+
+func TestFetchIsPartialNotShallow(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	// A large file that lived in the history but not in the commit built.
+	large := make([]byte, 512<<10)
+	random := rand.New(rand.NewPCG(1, 2)) // random bytes do not compress
+	for i := range large {
+		large[i] = byte(random.Uint32())
+	}
+	must[string](t)(w.sim.CommitFiles(ctx, w.project.ID, "main", "Add a tarball", []gitlabsim.FileChange{{Path: "old.tar", Content: string(large)}}, "alice"))
+	must[string](t)(w.sim.CommitFiles(ctx, w.project.ID, "main", "Shrink the tarball", []gitlabsim.FileChange{{Path: "old.tar", Content: "small\n"}}, "alice"))
+	f := newFetcher(t, gitfetch.Options{})
+	req := w.request(t, nil)
+	if _, err := f.Checkout(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	_, got := w.traffic.snapshot()
+	t.Logf("checkout transferred %d bytes", got)
+	if got >= int64(len(large))/2 {
+		t.Errorf("the checkout transferred %d bytes: old file contents were fetched", got)
+	}
+	if got := git(t, req.Dest, "rev-list", "--count", "HEAD"); got != git(t, w.project.RepoDir, "rev-list", "--count", req.SHA) {
+		t.Errorf("history is incomplete: %s commits", got)
 	}
 }

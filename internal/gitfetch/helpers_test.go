@@ -94,10 +94,19 @@ func newWorld(t *testing.T) *world {
 // addProject adds a private project in the GNOME group, readable by the bot.
 func (w *world) addProject(t *testing.T, path string) gitlabsim.Project {
 	t.Helper()
-	return must[gitlabsim.Project](t)(w.sim.AddProject(context.Background(), gitlabsim.ProjectSpec{
+	p := must[gitlabsim.Project](t)(w.sim.AddProject(context.Background(), gitlabsim.ProjectSpec{
 		Namespace: "GNOME", Path: path, Visibility: gitlabsim.Private, DefaultBranch: "main",
 		Files: map[string]string{"secret.spec": "Name: secret\n", "key.txt": "hidden\n"},
 	}))
+	allowPartialClone(t, p)
+	return p
+}
+
+// allowPartialClone lets the project's git server honour --filter, as
+// GitLab does; the simulator's repositories do not by default.
+func allowPartialClone(t *testing.T, p gitlabsim.Project) {
+	t.Helper()
+	git(t, p.RepoDir, "config", "uploadpack.allowFilter", "true")
 }
 
 func (w *world) head(t *testing.T, projectID int64, branch string) string {
