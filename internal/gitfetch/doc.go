@@ -48,5 +48,14 @@
 // cache, and a plain local clone hard-links the cache's object files.
 // Finally its origin is set to the forge URL (without credentials), so a
 // lazy fetch of old file contents inside the sandbox goes to the forge,
-// anonymously. BenchmarkCheckout measures the cost of the copy.
+// anonymously.
+//
+// BenchmarkCheckout measures the cost of the copy. On the 2-core dev
+// machine, for 5,000 commits touching 300 files, a checkout from a warm
+// cache takes about 0.41 s, nearly all of it the copy of commits and
+// trees (git clone --no-local --filter=blob:none alone: 0.41 s), where
+// git clone --shared takes 0.08 s. The copy grows with the history; if it
+// matters for very large projects, copying the cache's pack files (a
+// plain file copy, no hard links) before the fetch would make it a disk
+// copy.
 package gitfetch

@@ -53,7 +53,7 @@ type world struct {
 	tagged  string // the commit tagged v1.0
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	ctx := context.Background()
 	sim := gitlabsim.New(gitlabsim.Options{Dir: t.TempDir()})
@@ -92,7 +92,7 @@ func newWorld(t *testing.T) *world {
 }
 
 // addProject adds a private project in the GNOME group, readable by the bot.
-func (w *world) addProject(t *testing.T, path string) gitlabsim.Project {
+func (w *world) addProject(t testing.TB, path string) gitlabsim.Project {
 	t.Helper()
 	p := must[gitlabsim.Project](t)(w.sim.AddProject(context.Background(), gitlabsim.ProjectSpec{
 		Namespace: "GNOME", Path: path, Visibility: gitlabsim.Private, DefaultBranch: "main",
@@ -104,18 +104,18 @@ func (w *world) addProject(t *testing.T, path string) gitlabsim.Project {
 
 // allowPartialClone lets the project's git server honour --filter, as
 // GitLab does; the simulator's repositories do not by default.
-func allowPartialClone(t *testing.T, p gitlabsim.Project) {
+func allowPartialClone(t testing.TB, p gitlabsim.Project) {
 	t.Helper()
 	git(t, p.RepoDir, "config", "uploadpack.allowFilter", "true")
 }
 
-func (w *world) head(t *testing.T, projectID int64, branch string) string {
+func (w *world) head(t testing.TB, projectID int64, branch string) string {
 	t.Helper()
 	return must[string](t)(w.sim.BranchHead(context.Background(), projectID, branch))
 }
 
 // request is a checkout of the project's main branch head into a new dir.
-func (w *world) request(t *testing.T, log *bytes.Buffer) gitfetch.Request {
+func (w *world) request(t testing.TB, log *bytes.Buffer) gitfetch.Request {
 	t.Helper()
 	req := gitfetch.Request{
 		RepoURL: w.project.HTTPURLToRepo, ProjectID: w.project.ID, Token: w.bot.Token,
@@ -128,7 +128,7 @@ func (w *world) request(t *testing.T, log *bytes.Buffer) gitfetch.Request {
 	return req
 }
 
-func newFetcher(t *testing.T, opts gitfetch.Options) *gitfetch.Fetcher {
+func newFetcher(t testing.TB, opts gitfetch.Options) *gitfetch.Fetcher {
 	t.Helper()
 	if opts.CacheDir == "" {
 		opts.CacheDir = t.TempDir()
@@ -137,7 +137,7 @@ func newFetcher(t *testing.T, opts gitfetch.Options) *gitfetch.Fetcher {
 }
 
 // must turns (value, error) into value, failing the test on error.
-func must[T any](t *testing.T) func(T, error) T {
+func must[T any](t testing.TB) func(T, error) T {
 	t.Helper()
 	return func(v T, err error) T {
 		t.Helper()
@@ -150,7 +150,7 @@ func must[T any](t *testing.T) func(T, error) T {
 
 // git runs the real git CLI in dir with no user or system configuration and
 // no network: whatever it needs must be in the repository.
-func git(t *testing.T, dir string, args ...string) string {
+func git(t testing.TB, dir string, args ...string) string {
 	t.Helper()
 	out, err := gitErr(dir, args...)
 	if err != nil {
@@ -177,7 +177,7 @@ func secretForms(token string) []string {
 }
 
 // assertNoSecretInTree fails if any file under dir holds the token in any form.
-func assertNoSecretInTree(t *testing.T, dir, token string) {
+func assertNoSecretInTree(t testing.TB, dir, token string) {
 	t.Helper()
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || !d.Type().IsRegular() {
@@ -199,7 +199,7 @@ func assertNoSecretInTree(t *testing.T, dir, token string) {
 	}
 }
 
-func assertNoSecret(t *testing.T, what, text, token string) {
+func assertNoSecret(t testing.TB, what, text, token string) {
 	t.Helper()
 	for _, s := range secretForms(token) {
 		if strings.Contains(text, s) {
