@@ -34,6 +34,17 @@ type Instance struct {
 	RequestsPerMinute int `yaml:"requests_per_minute"`
 }
 
+// BuildEnvironment is an operator-supplied place to build RPMs for targets.
+type BuildEnvironment struct {
+	// Targets is a target name or a glob, e.g. fedora-rawhide-x86_64 or fedora-*.
+	Targets string `yaml:"targets"`
+	// RootFS is a directory tree used as the sandbox's system directories,
+	// e.g. a Fedora root with rpm-build installed.
+	RootFS string `yaml:"rootfs"`
+	// Arch is the environment's architecture (x86_64, aarch64 ...).
+	Arch string `yaml:"arch"`
+}
+
 // Config is the whole configuration.
 type Config struct {
 	Listen    string `yaml:"listen"`
@@ -74,6 +85,17 @@ type Config struct {
 	// Workers is how many jobs `serve` runs at once in-process; 0 leaves
 	// execution to `upbuild worker` processes on other machines.
 	Workers int `yaml:"workers"`
+	// WorkDir holds the job directories the sandbox binds; it and its
+	// parents must be searchable by others (the jobs' own UIDs open them),
+	// so it lives outside the 0700 data directory. Empty: <tmp>/upbuild-work.
+	WorkDir string `yaml:"work_dir"`
+	// ArtifactRetention is how long artifacts and logs of finished jobs are kept.
+	ArtifactRetention time.Duration `yaml:"artifact_retention"`
+	// RepoCacheBytes caps the per-worker repository cache.
+	RepoCacheBytes int64 `yaml:"repo_cache_bytes"`
+	// BuildEnvironments match targets to root filesystems. The host itself
+	// is always the environment "host-<arch>" (e.g. host-x86_64).
+	BuildEnvironments []BuildEnvironment `yaml:"build_environments"`
 	// TargetAliasesFile replaces the built-in table of target aliases
 	// (fedora-all, epel-all ...), since Bodhi cannot be asked at run time.
 	TargetAliasesFile string `yaml:"target_aliases_file"`
@@ -95,6 +117,8 @@ func Defaults() Config {
 		SignatureTolerance: 5 * time.Minute,
 		ApprovalPolicy:     "forks",
 		Workers:            4,
+		ArtifactRetention:  30 * 24 * time.Hour,
+		RepoCacheBytes:     10 << 30,
 		CommandPrefixes:    []string{"/packit"},
 	}
 }
@@ -194,6 +218,14 @@ func (c *Config) finish() error {
 	}
 	if c.DatabaseURL == "" {
 		c.DatabaseURL = filepath.Join(c.DataDir, "upbuild.db")
+	}
+	if c.WorkDir == "" {
+		c.WorkDir = filepath.Join(os.TempDir(), "upbuild-work")
+	}
+	for i, env := range c.BuildEnvironments {
+		if env.Targets == "" || env.RootFS == "" || env.Arch == "" {
+			return fmt.Errorf("config: build_environments[%d] needs targets, rootfs and arch", i)
+		}
 	}
 	if c.KeyFile == "" {
 		c.KeyFile = filepath.Join(c.DataDir, "service.keys")

@@ -113,8 +113,8 @@ func TestMergeRequestStatusesReachTheirFinalState(t *testing.T) {
 			if !strings.HasPrefix(st.TargetURL, e.up.URL+"/jobs/") {
 				t.Errorf("status %s links to %q", st.Name, st.TargetURL)
 			}
-			if !strings.Contains(st.Description, "not available") {
-				t.Errorf("status %s says %q; it must say execution is not available", st.Name, st.Description)
+			if !strings.Contains(st.Description, "no build environment for fedora-rawhide-x86_64") {
+				t.Errorf("status %s says %q; it must say there is no build environment", st.Name, st.Description)
 			}
 		}
 		if len(pipelines) != 1 {

@@ -18,46 +18,13 @@ import (
 	"strings"
 	"sync"
 
+	"upbuild.dev/upbuild/internal/gitfetch"
+	"upbuild.dev/upbuild/internal/joblog"
 	"upbuild.dev/upbuild/internal/packitcfg"
 	"upbuild.dev/upbuild/internal/sandbox"
 	"upbuild.dev/upbuild/internal/srpm"
 	"upbuild.dev/upbuild/internal/store"
 )
-
-// Checkout is what the executor asks of the code fetcher.
-type Checkout interface {
-	// Checkout puts the commit (merged onto the target branch for an MR)
-	// into dest, a fresh directory, and says what it did in log.
-	Checkout(ctx context.Context, req CheckoutRequest) (CheckoutResult, error)
-}
-
-// CheckoutRequest says which code a job needs.
-type CheckoutRequest struct {
-	RepoURL string // the target project's git URL (http)
-	Token   string // the bot's token, for this fetch only
-	SHA     string
-	// MRSourceRef (refs/merge-requests/N/head) and MRTargetBranch are set
-	// for merge requests: the source is merged onto the target, as Packit does.
-	MRSourceRef    string
-	MRTargetBranch string
-	Dest           string
-	Log            io.Writer
-}
-
-// CheckoutResult is what the fetcher did.
-type CheckoutResult struct {
-	Message string // e.g. "merged onto main" or "merge conflicted; building the source commit alone"
-}
-
-// Logs gives each job a log that streams into storage.
-type Logs interface {
-	Writer(ctx context.Context, jobID int64) io.WriteCloser
-}
-
-// Artifacts keeps a job's files.
-type Artifacts interface {
-	Put(ctx context.Context, jobID int64, name string, r io.Reader) error
-}
 
 // BuildEnv is an operator-defined build environment.
 type BuildEnv struct {
@@ -78,11 +45,11 @@ type Options struct {
 	// untrusted code never runs without the sandbox.
 	Sandbox    *sandbox.Sandbox
 	SandboxErr error
-	Fetcher    Checkout
+	Fetcher    *gitfetch.Fetcher
 	// BotTokens are the fetch credentials by instance URL.
 	BotTokens map[string]string
-	Logs      Logs
-	Artifacts Artifacts
+	Logs      *joblog.Logs
+	Artifacts *joblog.Artifacts
 	// WorkRoot holds the job directories; it and its parents must be
 	// searchable by others (the sandbox's job UIDs open them).
 	WorkRoot string
@@ -225,11 +192,11 @@ func (e *Executor) execute(ctx context.Context, run store.Run, job store.Job, en
 	out := filepath.Join(jobDir, "out")
 
 	// 1. The code.
-	req := CheckoutRequest{RepoURL: run.Instance + "/" + run.ProjectPath + ".git", Token: e.opts.BotTokens[run.Instance],
-		SHA: run.SHA, Dest: src, Log: logw}
+	req := gitfetch.Request{RepoURL: run.Instance + "/" + run.ProjectPath + ".git", ProjectID: run.ProjectID,
+		Token: e.opts.BotTokens[run.Instance], SHA: run.SHA, Ref: run.Ref, Dest: src, Log: logw}
 	if run.MRIID != 0 {
-		req.MRSourceRef = fmt.Sprintf("refs/merge-requests/%d/head", run.MRIID)
-		req.MRTargetBranch = run.TargetBranch
+		req.Ref = ""
+		req.MR = &gitfetch.MRMerge{TargetBranch: run.TargetBranch, SourceRef: fmt.Sprintf("refs/merge-requests/%d/head", run.MRIID)}
 	}
 	logf("fetching %s at %s", run.ProjectPath, short(run.SHA))
 	co, err := e.opts.Fetcher.Checkout(ctx, req)
@@ -251,7 +218,7 @@ func (e *Executor) execute(ctx context.Context, run store.Run, job store.Job, en
 
 	// 3. The SRPM, Packit's way, with repository commands in the sandbox.
 	runner := &sandboxRunner{sb: e.opts.Sandbox, jobDir: jobDir, limits: e.opts.Limits}
-	b := &srpm.Builder{Sandbox: runner, Host: srpm.HostRunner{}, Log: logw}
+	b := &srpm.Builder{Sandbox: runner, Host: hostRunner{}, Log: logw}
 	branch := run.Ref
 	if run.MRIID != 0 {
 		branch = fmt.Sprintf("pr/%d", run.MRIID)
@@ -308,10 +275,9 @@ func (e *Executor) jobDir(jobID int64) (string, error) {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		return "", err
 	}
-	for _, sub := range []string{"src", "out"} {
-		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
-			return "", err
-		}
+	// src is created by the checkout; out holds rpmbuild's work.
+	if err := os.MkdirAll(filepath.Join(dir, "out"), 0o755); err != nil {
+		return "", err
 	}
 	return dir, nil
 }
@@ -326,7 +292,8 @@ func (e *Executor) keep(ctx context.Context, jobID int64, file string) error {
 		return err
 	}
 	defer f.Close()
-	return e.opts.Artifacts.Put(ctx, jobID, filepath.Base(file), f)
+	_, err = e.opts.Artifacts.Save(ctx, jobID, filepath.Base(file), f)
+	return err
 }
 
 func short(sha string) string {

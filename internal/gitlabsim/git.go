@@ -58,6 +58,12 @@ func initBareRepo(ctx context.Context, dir, defaultBranch string) (repo, error) 
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return repo{}, fmt.Errorf("git init: %w: %s", err, strings.TrimSpace(string(out)))
 	}
+	// GitLab serves partial clones (--filter=blob:none); so does the simulator.
+	for _, kv := range [][2]string{{"uploadpack.allowFilter", "true"}, {"uploadpack.allowAnySHA1InWant", "true"}} {
+		if out, err := exec.CommandContext(ctx, "git", "-C", dir, "config", kv[0], kv[1]).CombinedOutput(); err != nil {
+			return repo{}, fmt.Errorf("git config %s: %w: %s", kv[0], err, strings.TrimSpace(string(out)))
+		}
+	}
 	return repo{dir: dir}, nil
 }
 

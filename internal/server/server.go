@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,18 +18,22 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"upbuild.dev/upbuild/internal/api"
+	"upbuild.dev/upbuild/internal/blob"
 	"upbuild.dev/upbuild/internal/config"
+	"upbuild.dev/upbuild/internal/exec"
 	"upbuild.dev/upbuild/internal/forge"
 	gitlabforge "upbuild.dev/upbuild/internal/forge/gitlab"
+	"upbuild.dev/upbuild/internal/gitfetch"
 	"upbuild.dev/upbuild/internal/intake"
+	"upbuild.dev/upbuild/internal/joblog"
 	"upbuild.dev/upbuild/internal/packitcfg"
 	"upbuild.dev/upbuild/internal/plan"
 	"upbuild.dev/upbuild/internal/queue"
 	"upbuild.dev/upbuild/internal/report"
+	"upbuild.dev/upbuild/internal/sandbox"
 	"upbuild.dev/upbuild/internal/store"
 	"upbuild.dev/upbuild/internal/token"
 	"upbuild.dev/upbuild/internal/web"
-	"upbuild.dev/upbuild/internal/worker"
 )
 
 // Server is a running upbuild service.
@@ -43,6 +48,7 @@ type Server struct {
 	queue     *queue.Queue
 	planner   *plan.Planner
 	reporter  *report.Reporter
+	executor  *Execution
 }
 
 // PrepareDataDir creates the data directory with mode 0700, or tightens it.
@@ -135,8 +141,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, getenv func(s
 		st.Close()
 		return nil, err
 	}
-	w := &worker.Worker{Store: st, Changed: s.reporter.Wake, Logger: log}
-	s.queue, err = queue.Open(ctx, st, cfg.DatabaseURL, queue.Options{Handler: w.Handle, RunWorkers: cfg.Workers > 0,
+	ex, err := NewExecutor(ctx, cfg, st, log, getenv, s.reporter.Wake)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	s.executor = ex
+	s.queue, err = queue.Open(ctx, st, cfg.DatabaseURL, queue.Options{Handler: ex.Handle, RunWorkers: cfg.Workers > 0,
 		Workers: cfg.Workers, Logger: log})
 	if err != nil {
 		st.Close()
@@ -178,6 +189,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, getenv func(s
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	(&api.API{Store: st, AdminToken: adminToken, Logger: log}).Register(mux)
 	(&web.Pages{Store: st, AdminToken: adminToken, Logger: log}).Register(mux)
+	(&joblog.Handlers{Store: st, Logs: ex.Logs, Artifacts: ex.Artifacts, AdminToken: adminToken, Logger: log}).Register(mux)
 	s.http = &http.Server{
 		Handler: mux,
 		// Slow clients cannot hold connections: GitLab sends a whole
@@ -265,10 +277,11 @@ func (s *Server) startBackground(ctx context.Context) (stop func(), err error) {
 			s.log.Warn("recover queued jobs", "err", err)
 		}
 	}
-	done := make(chan struct{}, 3)
+	done := make(chan struct{}, 4)
 	go func() { s.intake.Run(runCtx); done <- struct{}{} }()
 	go func() { _ = s.planner.Run(runCtx); done <- struct{}{} }()
 	go func() { _ = s.reporter.Run(runCtx); done <- struct{}{} }()
+	go func() { s.executor.prune(runCtx, s.cfg.ArtifactRetention, s.log); done <- struct{}{} }()
 	return func() {
 		// Workers stop taking jobs; jobs in flight get 20 s, then are handed back.
 		stopCtx, c := context.WithTimeout(context.Background(), 20*time.Second)
@@ -277,7 +290,7 @@ func (s *Server) startBackground(ctx context.Context) (stop func(), err error) {
 			s.log.Warn("stop queue", "err", err)
 		}
 		cancel()
-		for range 3 {
+		for range 4 {
 			<-done
 		}
 	}, nil
@@ -338,6 +351,89 @@ func (s *Server) Reporter() *report.Reporter { return s.reporter }
 // Planner is the server's planner, for tests.
 func (s *Server) Planner() *plan.Planner { return s.planner }
 
+// Execution is what a process needs to run jobs: the executor, and the
+// logs and artifacts it writes (which the HTTP handlers read).
+type Execution struct {
+	*exec.Executor
+	Logs      *joblog.Logs
+	Artifacts *joblog.Artifacts
+}
+
+// NewExecutor builds the job executor from the configuration: the sandbox
+// (checked now; if it does not work, untrusted jobs are refused with that
+// reason, never run without it), the repository cache, job logs and the
+// artifact store (files on SQLite, the database on PostgreSQL so that every
+// machine reaches them).
+func NewExecutor(ctx context.Context, cfg config.Config, st *store.Store, log *slog.Logger, getenv func(string) string, changed func()) (*Execution, error) {
+	var sbErr error
+	sb, err := sandbox.New(sandbox.Config{})
+	if err == nil {
+		var rep sandbox.Report
+		if rep, sbErr = sb.Check(ctx); sbErr == nil {
+			log.Info("sandbox ready", "bwrap", rep.BwrapVersion, "limits", rep.Mechanism, "note", rep.MechanismNote)
+		}
+	} else {
+		sbErr = err
+	}
+	if sbErr != nil {
+		log.Error("the sandbox does not work here: jobs that run repository code will be refused", "err", sbErr)
+	}
+	fetcher, err := gitfetch.New(gitfetch.Options{CacheDir: filepath.Join(cfg.DataDir, "repo-cache"), MaxCacheBytes: cfg.RepoCacheBytes, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	var blobs blob.Store = blob.FS{Root: filepath.Join(cfg.DataDir, "artifacts")}
+	if st.Dialect() == store.Postgres {
+		blobs = &blob.DB{Store: st}
+	} else if err := os.MkdirAll(filepath.Join(cfg.DataDir, "artifacts"), 0o700); err != nil {
+		return nil, fmt.Errorf("artifacts dir: %w", err)
+	}
+	tokens := map[string]string{}
+	for _, in := range cfg.Instances {
+		tok, err := in.BotToken(getenv)
+		if err != nil {
+			return nil, err
+		}
+		key, err := token.NormalizeInstanceURL(in.URL)
+		if err != nil {
+			return nil, err
+		}
+		tokens[key] = tok
+	}
+	var envs []exec.BuildEnv
+	for _, e := range cfg.BuildEnvironments {
+		envs = append(envs, exec.BuildEnv{Pattern: e.Targets, RootFS: e.RootFS, Arch: e.Arch})
+	}
+	out := &Execution{Logs: joblog.NewLogs(st, joblog.Options{}), Artifacts: joblog.NewArtifacts(st, blobs)}
+	out.Executor, err = exec.New(exec.Options{Store: st, Sandbox: sb, SandboxErr: sbErr, Fetcher: fetcher, BotTokens: tokens,
+		Logs: out.Logs, Artifacts: out.Artifacts, WorkRoot: cfg.WorkDir, Envs: envs, Changed: changed, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// prune deletes old artifacts and logs every hour until ctx ends.
+func (e *Execution) prune(ctx context.Context, retention time.Duration, log *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n, err := e.Artifacts.Prune(ctx, retention); err != nil {
+			log.Warn("prune artifacts", "err", err)
+		} else if n > 0 {
+			log.Info("pruned artifacts", "count", n)
+		}
+		if _, err := e.Logs.Prune(ctx, retention); err != nil {
+			log.Warn("prune logs", "err", err)
+		}
+	}
+}
+
 // RunWorker runs job workers only, until ctx ends: the `upbuild worker`
 // process on extra machines. Outcomes go to the store, where the serving
 // node's reporter finds them.
@@ -347,8 +443,11 @@ func RunWorker(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer st.Close()
-	w := &worker.Worker{Store: st, Logger: log}
-	q, err := queue.Open(ctx, st, cfg.DatabaseURL, queue.Options{Handler: w.Handle, RunWorkers: true,
+	ex, err := NewExecutor(ctx, cfg, st, log, os.Getenv, nil)
+	if err != nil {
+		return err
+	}
+	q, err := queue.Open(ctx, st, cfg.DatabaseURL, queue.Options{Handler: ex.Handle, RunWorkers: true,
 		Workers: max(cfg.Workers, 1), Logger: log})
 	if err != nil {
 		return err
