@@ -57,8 +57,9 @@ func (r *sandboxRunner) Run(ctx context.Context, c srpm.Command) (srpm.Output, e
 		return srpm.Output{Stdout: out.String(), ExitCode: -1}, fmt.Errorf("%s: timed out after %s", args[0], res.Duration.Round(1e9))
 	}
 	// The sandbox combines stdout and stderr; srpm reads what it needs
-	// (a version, an archive path) from the last lines, as Packit does.
-	return srpm.Output{Stdout: out.String(), ExitCode: res.ExitCode}, nil
+	// (a version, an archive path, rpmbuild's "Wrote:" lines) from them, as
+	// Packit does, so paths inside the sandbox are mapped back to the host.
+	return srpm.Output{Stdout: strings.ReplaceAll(out.String(), "/work/", r.jobDir+"/"), ExitCode: res.ExitCode}, nil
 }
 
 // hostRunner runs upbuild's own git and rpm queries on the host. After the
