@@ -96,6 +96,16 @@ type Config struct {
 	// BuildEnvironments match targets to root filesystems. The host itself
 	// is always the environment "host-<arch>" (e.g. host-x86_64).
 	BuildEnvironments []BuildEnvironment `yaml:"build_environments"`
+	// ConcurrencyPerProject and ConcurrencyPerNamespace cap the jobs one
+	// project, or one namespace, runs at once (0: no cap); a busy project's
+	// queued jobs wait while other projects' jobs run.
+	ConcurrencyPerProject   int `yaml:"concurrency_per_project"`
+	ConcurrencyPerNamespace int `yaml:"concurrency_per_namespace"`
+	// ActionNetwork turns the network on for Packit actions (the SRPM
+	// step: downloads in actions, remote sources) where listed: an instance
+	// URL, or an instance URL plus a namespace or project path. Off
+	// everywhere else. Builds and tests never get network.
+	ActionNetwork []string `yaml:"action_network"`
 	// TargetAliasesFile replaces the built-in table of target aliases
 	// (fedora-all, epel-all ...), since Bodhi cannot be asked at run time.
 	TargetAliasesFile string `yaml:"target_aliases_file"`
@@ -105,21 +115,23 @@ type Config struct {
 // the service with no file at all.
 func Defaults() Config {
 	return Config{
-		Listen:             "127.0.0.1:8080",
-		PublicURL:          "http://127.0.0.1:8080",
-		DataDir:            "./upbuild-data",
-		Instances:          []Instance{{URL: "https://gitlab.com", BotTokenEnv: "UPBUILD_GITLAB_COM_TOKEN"}},
-		MaxBodyBytes:       25 << 20,
-		LogFormat:          "auto",
-		LogLevel:           "info",
-		AdminTokenEnv:      "UPBUILD_ADMIN_TOKEN",
-		TokenCacheTTL:      2 * time.Second,
-		SignatureTolerance: 5 * time.Minute,
-		ApprovalPolicy:     "forks",
-		Workers:            4,
-		ArtifactRetention:  30 * 24 * time.Hour,
-		RepoCacheBytes:     10 << 30,
-		CommandPrefixes:    []string{"/packit"},
+		Listen:                  "127.0.0.1:8080",
+		PublicURL:               "http://127.0.0.1:8080",
+		DataDir:                 "./upbuild-data",
+		Instances:               []Instance{{URL: "https://gitlab.com", BotTokenEnv: "UPBUILD_GITLAB_COM_TOKEN"}},
+		MaxBodyBytes:            25 << 20,
+		LogFormat:               "auto",
+		LogLevel:                "info",
+		AdminTokenEnv:           "UPBUILD_ADMIN_TOKEN",
+		TokenCacheTTL:           2 * time.Second,
+		SignatureTolerance:      5 * time.Minute,
+		ApprovalPolicy:          "forks",
+		Workers:                 4,
+		ConcurrencyPerProject:   2,
+		ConcurrencyPerNamespace: 3,
+		ArtifactRetention:       30 * 24 * time.Hour,
+		RepoCacheBytes:          10 << 30,
+		CommandPrefixes:         []string{"/packit"},
 	}
 }
 

@@ -173,4 +173,3 @@ func TestBrokenSpecFailsWithRpmbuildsError(t *testing.T) {
 		}
 	}
 }
-

@@ -17,10 +17,12 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"time"
 
 	"upbuild.dev/upbuild/internal/gitfetch"
 	"upbuild.dev/upbuild/internal/joblog"
 	"upbuild.dev/upbuild/internal/packitcfg"
+	"upbuild.dev/upbuild/internal/queue"
 	"upbuild.dev/upbuild/internal/sandbox"
 	"upbuild.dev/upbuild/internal/srpm"
 	"upbuild.dev/upbuild/internal/store"
@@ -54,10 +56,17 @@ type Options struct {
 	// searchable by others (the sandbox's job UIDs open them).
 	WorkRoot string
 	// Envs are the build environments besides the host's own (host-<arch>).
-	Envs    []BuildEnv
-	Limits  sandbox.Limits
-	Changed func()
-	Logger  *slog.Logger
+	Envs []BuildEnv
+	// Caps bound concurrent jobs per project and per namespace; a job over
+	// its cap waits in the queue while other projects' jobs run.
+	Caps store.Caps
+	// ActionNetwork lists where Packit actions (the SRPM step) may use the
+	// network: instance URLs, or instance URL + project or namespace path.
+	// Everything else runs without network. Builds and tests never have it.
+	ActionNetwork []string
+	Limits        sandbox.Limits
+	Changed       func()
+	Logger        *slog.Logger
 }
 
 // Executor runs jobs.
@@ -145,8 +154,15 @@ func (e *Executor) Handle(ctx context.Context, jobID int64) error {
 	if e.opts.SandboxErr != nil || e.opts.Sandbox == nil {
 		return finish(store.JobError, "this worker cannot run untrusted code: its sandbox does not work")
 	}
-	if _, err := e.opts.Store.SetJobState(ctx, jobID, store.JobRunning, "Fetching the code"); err != nil {
-		return fmt.Errorf("record job %d: %w", jobID, err)
+	started, err := e.opts.Store.StartJob(ctx, jobID, e.opts.Caps, "Fetching the code")
+	if errors.Is(err, store.ErrAtCap) {
+		return &queue.BusyError{Wait: 5 * time.Second, Reason: "project or namespace at its concurrency cap"}
+	}
+	if err != nil {
+		return fmt.Errorf("start job %d: %w", jobID, err)
+	}
+	if !started {
+		return nil // canceled or finished meanwhile
 	}
 	e.opts.Changed()
 	logw := io.WriteCloser(nopCloser{io.Discard})
@@ -217,7 +233,10 @@ func (e *Executor) execute(ctx context.Context, run store.Run, job store.Job, en
 	e.describe(ctx, job.ID, "Building the SRPM")
 
 	// 3. The SRPM, Packit's way, with repository commands in the sandbox.
-	runner := &sandboxRunner{sb: e.opts.Sandbox, jobDir: jobDir, limits: e.opts.Limits}
+	runner := &sandboxRunner{sb: e.opts.Sandbox, jobDir: jobDir, limits: e.opts.Limits, network: e.networkFor(run)}
+	if runner.network {
+		logf("network is on for this project's actions (operator setting)")
+	}
 	b := &srpm.Builder{Sandbox: runner, Host: hostRunner{}, Log: logw}
 	branch := run.Ref
 	if run.MRIID != 0 {
@@ -309,4 +328,16 @@ func firstLine(s string) string {
 		s = s[:200]
 	}
 	return s
+}
+
+// networkFor says whether a run's Packit actions may use the network.
+func (e *Executor) networkFor(run store.Run) bool {
+	full := strings.ToLower(run.Instance + "/" + run.ProjectPath)
+	for _, p := range e.opts.ActionNetwork {
+		p = strings.ToLower(strings.TrimRight(p, "/"))
+		if full == p || strings.HasPrefix(full, p+"/") || strings.ToLower(run.Instance) == p {
+			return true
+		}
+	}
+	return false
 }

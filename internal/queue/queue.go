@@ -48,6 +48,16 @@ const (
 	stopGrace = 10 * time.Second
 )
 
+// BusyError is what a Handler returns for a job that may not start yet (its
+// project is at its concurrency cap): the job is put back for Wait, without
+// using up an attempt.
+type BusyError struct {
+	Wait   time.Duration
+	Reason string
+}
+
+func (e *BusyError) Error() string { return "busy: " + e.Reason }
+
 // ErrNotFound is returned by Cancel for a job the queue never had.
 var ErrNotFound = errors.New("job not in queue")
 
@@ -429,9 +439,14 @@ type executeWorker struct {
 
 func (w *executeWorker) Work(ctx context.Context, job *river.Job[ExecuteJob]) error {
 	err := w.handler(ctx, job.Args.JobID)
+	var busy *BusyError
 	switch {
 	case err == nil:
 		return nil
+	case errors.As(err, &busy):
+		// Not a failure: the job waits its turn and keeps its attempts,
+		// while other projects' jobs are fetched meanwhile.
+		return river.JobSnooze(busy.Wait)
 	case ctx.Err() != nil && !errors.Is(err, ctx.Err()):
 		// Carry the context's error so River recognises a stop (and hands
 		// the job back) even when the handler reports something else,

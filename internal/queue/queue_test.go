@@ -26,6 +26,8 @@ type recorder struct {
 	block map[int64]bool
 	// failOnce makes the first run of these jobs return an error.
 	failOnce map[int64]bool
+	// busyOnce makes the first run of these jobs say their project is busy.
+	busyOnce map[int64]bool
 	// ended receives the context error a blocked handler saw.
 	ended chan error
 }
@@ -36,16 +38,21 @@ func newRecorder() *recorder {
 		started:  make(chan int64, 100),
 		block:    map[int64]bool{},
 		failOnce: map[int64]bool{},
+		busyOnce: map[int64]bool{},
 		ended:    make(chan error, 100),
 	}
 }
 
 func (r *recorder) handle(ctx context.Context, jobID int64) error {
 	r.mu.Lock()
-	block, fail := r.block[jobID], r.failOnce[jobID]
+	block, fail, busy := r.block[jobID], r.failOnce[jobID], r.busyOnce[jobID]
 	delete(r.block, jobID)
 	delete(r.failOnce, jobID)
+	delete(r.busyOnce, jobID)
 	r.mu.Unlock()
+	if busy {
+		return &queue.BusyError{Wait: 100 * time.Millisecond, Reason: "project at its cap"}
+	}
 	r.started <- jobID
 	if block {
 		<-ctx.Done()
@@ -339,6 +346,30 @@ func TestInfrastructureErrorIsRetried(t *testing.T) {
 		r.waitDone(t, 4)
 		if n := r.count(4); n != 1 {
 			t.Errorf("job 4 completed %d times, want 1", n)
+		}
+	})
+}
+
+// A busy job waits its turn: it is put back, other jobs run meanwhile, and
+// it runs later.
+func TestBusyJobWaitsWhileOthersRun(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		ctx := context.Background()
+		st := openStore(t, dbURL)
+		r := newRecorder()
+		r.busyOnce[5] = true
+		q := openQueue(t, st, dbURL, r, true)
+		defer stop(t, q)
+		if err := q.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := q.Enqueue(ctx, 5, 6); err != nil {
+			t.Fatal(err)
+		}
+		r.waitDone(t, 6)
+		r.waitDone(t, 5)
+		if n := r.count(5); n != 1 {
+			t.Errorf("job 5 completed %d times, want 1", n)
 		}
 	})
 }

@@ -406,7 +406,8 @@ func NewExecutor(ctx context.Context, cfg config.Config, st *store.Store, log *s
 	}
 	out := &Execution{Logs: joblog.NewLogs(st, joblog.Options{}), Artifacts: joblog.NewArtifacts(st, blobs)}
 	out.Executor, err = exec.New(exec.Options{Store: st, Sandbox: sb, SandboxErr: sbErr, Fetcher: fetcher, BotTokens: tokens,
-		Logs: out.Logs, Artifacts: out.Artifacts, WorkRoot: cfg.WorkDir, Envs: envs, Changed: changed, Logger: log})
+		Logs: out.Logs, Artifacts: out.Artifacts, WorkRoot: cfg.WorkDir, Envs: envs, Changed: changed, Logger: log,
+		Caps: store.Caps{PerProject: cfg.ConcurrencyPerProject, PerNamespace: cfg.ConcurrencyPerNamespace}, ActionNetwork: cfg.ActionNetwork})
 	if err != nil {
 		return nil, err
 	}

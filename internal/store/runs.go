@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -559,4 +560,85 @@ func (s *Store) SetJobDescription(ctx context.Context, jobID int64, description 
 		return fmt.Errorf("describe job %d: %w", jobID, err)
 	}
 	return nil
+}
+
+// Caps bound how many jobs run at once; 0 means no cap.
+type Caps struct {
+	PerProject   int
+	PerNamespace int
+}
+
+// ErrAtCap says a job may not start yet: its project or namespace already
+// runs as many jobs as allowed.
+var ErrAtCap = errors.New("at the concurrency cap")
+
+// StartJob moves a queued job to running with the given description, if its
+// project and namespace are under their caps; otherwise it returns ErrAtCap
+// and changes nothing. The check and the start are one transaction (with a
+// lock per project and namespace on PostgreSQL), so concurrent workers on
+// several machines cannot both take the last slot. It returns false when the
+// job is no longer queued (canceled meanwhile, or already done).
+func (s *Store) StartJob(ctx context.Context, jobID int64, caps Caps, description string) (bool, error) {
+	now := time.Now()
+	started := false
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var state, instance, path string
+		var projectID, runID int64
+		err := tx.QueryRowContext(ctx, s.q(`SELECT j.state, j.run_id, r.instance, r.project_id, r.project_path
+			FROM jobs j JOIN runs r ON r.id = j.run_id WHERE j.id = ?`), jobID).Scan(&state, &runID, &instance, &projectID, &path)
+		if isNoRows(err) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("load job %d: %w", jobID, err)
+		}
+		if state != JobQueued {
+			return nil
+		}
+		namespace := path
+		if i := strings.LastIndex(path, "/"); i > 0 {
+			namespace = path[:i]
+		}
+		if s.dialect == Postgres {
+			for _, key := range []string{fmt.Sprintf("p|%s|%d", instance, projectID), "n|" + instance + "|" + namespace} {
+				if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext($1))`, key); err != nil {
+					return fmt.Errorf("lock %s: %w", key, err)
+				}
+			}
+		}
+		if caps.PerProject > 0 {
+			var n int
+			if err := tx.QueryRowContext(ctx, s.q(`SELECT count(*) FROM jobs j JOIN runs r ON r.id = j.run_id
+				WHERE j.state = 'running' AND r.instance = ? AND r.project_id = ?`), instance, projectID).Scan(&n); err != nil {
+				return fmt.Errorf("count running jobs: %w", err)
+			}
+			if n >= caps.PerProject {
+				return ErrAtCap
+			}
+		}
+		if caps.PerNamespace > 0 {
+			var n int
+			if err := tx.QueryRowContext(ctx, s.q(`SELECT count(*) FROM jobs j JOIN runs r ON r.id = j.run_id
+				WHERE j.state = 'running' AND r.instance = ? AND (r.project_path = ? OR r.project_path LIKE ?)`),
+				instance, namespace, namespace+"/%").Scan(&n); err != nil {
+				return fmt.Errorf("count running jobs: %w", err)
+			}
+			if n >= caps.PerNamespace {
+				return ErrAtCap
+			}
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE jobs SET state = ?, description = ?, started_at = ? WHERE id = ?`),
+			JobRunning, description, micros(now), jobID); err != nil {
+			return fmt.Errorf("start job %d: %w", jobID, err)
+		}
+		started = true
+		return s.advanceStatus(ctx, tx, jobID, JobRunning, description, now)
+	})
+	if err != nil {
+		if errors.Is(err, ErrAtCap) {
+			return false, ErrAtCap
+		}
+		return false, fmt.Errorf("start job: %w", err)
+	}
+	return started, nil
 }

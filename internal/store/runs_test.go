@@ -2,6 +2,8 @@ package store_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -190,6 +192,61 @@ func TestForgeActionsCommentsAndApprovals(t *testing.T) {
 		}
 		if ok, _ := s.Approved(ctx, mr, "def"); ok {
 			t.Fatal("an approval covered another SHA")
+		}
+	})
+}
+
+func TestStartJobHonoursProjectAndNamespaceCaps(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		s := open(t, dbURL)
+		ctx := context.Background()
+		planIn := func(key, path string, projectID int64, n int) []int64 {
+			p := samplePlan(key, 0)
+			p.Run.ProjectID, p.Run.ProjectPath, p.Run.SourceProjectID = projectID, path, projectID
+			p.Jobs = nil
+			for i := range n {
+				p.Jobs = append(p.Jobs, store.Job{JobType: "copr_build", Target: fmt.Sprint("t", i), StatusName: fmt.Sprint("rpm-build:t", i), State: store.JobQueued})
+			}
+			res, err := s.ApplyPlan(ctx, p, statusFor)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return res.JobIDs
+		}
+		a := planIn("a", "gnome/gtk", 1, 3)
+		b := planIn("b", "gnome/glib", 2, 2)
+		c := planIn("c", "kde/plasma", 3, 1)
+		caps := store.Caps{PerProject: 2, PerNamespace: 3}
+		for _, id := range a[:2] {
+			if ok, err := s.StartJob(ctx, id, caps, "go"); err != nil || !ok {
+				t.Fatalf("start %d: %v %v", id, ok, err)
+			}
+		}
+		if _, err := s.StartJob(ctx, a[2], caps, "go"); !errors.Is(err, store.ErrAtCap) {
+			t.Fatalf("a third job of one project started: %v", err)
+		}
+		if ok, err := s.StartJob(ctx, b[0], caps, "go"); err != nil || !ok {
+			t.Fatalf("another project of the namespace: %v %v", ok, err)
+		}
+		if _, err := s.StartJob(ctx, b[1], caps, "go"); !errors.Is(err, store.ErrAtCap) {
+			t.Fatalf("a fourth job of one namespace started: %v", err)
+		}
+		if ok, err := s.StartJob(ctx, c[0], caps, "go"); err != nil || !ok {
+			t.Fatalf("another namespace is not held up: %v %v", ok, err)
+		}
+		j, _ := s.Job(ctx, a[2])
+		if j.State != store.JobQueued {
+			t.Fatalf("the job held back is %s, want still queued", j.State)
+		}
+		if _, err := s.SetJobState(ctx, a[0], store.JobSuccess, "done"); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := s.StartJob(ctx, a[2], caps, "go"); err != nil || !ok {
+			t.Fatalf("after a slot freed: %v %v", ok, err)
+		}
+		// A job that is no longer queued is not started again.
+		if ok, err := s.StartJob(ctx, a[0], caps, "go"); err != nil || ok {
+			t.Fatalf("a finished job started again: %v %v", ok, err)
 		}
 	})
 }
