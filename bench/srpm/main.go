@@ -1,0 +1,542 @@
+// Command srpm measures how long upbuild takes from a job's start to its
+// stored SRPM, against plain `rpmbuild -bs` on an already prepared tree, and
+// how many complete build jobs a minute upbuild finishes with its workers.
+//
+// It runs the GitLab simulator and upbuild in this process, each on its own
+// 127.0.0.1 listener, with one small project: the noarch "hello" spec, a
+// .packit.yaml with one copr_build job on host-<arch> for merge requests
+// and no actions (Packit's default path: version from the tag v1.0,
+// `git archive`, spec edits), and the tag. The phases, in one run:
+//
+//  1. upbuild: one merge request warms the repository cache (not counted),
+//     then -n merge requests one at a time. Each figure comes from upbuild's
+//     own records: the job's started_at (set when a worker takes the job) to
+//     the created_at of its .src.rpm artifact (set when the SRPM is in the
+//     blob store, just before its database row). That covers the checkout
+//     from the cache, the config, Packit's SRPM step with rpmspec/rpmbuild in
+//     the bubblewrap sandbox, rpm -qp and storing the SRPM. The RPM rebuild
+//     that follows is outside the figure.
+//  2. where the time goes: the same steps again, outside upbuild, on the
+//     same merge requests, each step timed (gitfetch checkout from a warm
+//     cache of its own, srpm.Builder through a bubblewrap runner that
+//     mirrors the executor's, every command timed), plus an empty sandbox
+//     run (`true`) for the sandbox's own start cost.
+//  3. plain `rpmbuild -bs` on the host, no sandbox, -n times, on a prepared
+//     tree: the spec and archive that phase 2 produced, with the same
+//     _topdir/_sourcedir/_srcrpmdir layout as upbuild.
+//  4. throughput: merge requests kept -backlog deep for -duration; every
+//     job is a complete build (SRPM and RPM on host-<arch>) with -workers
+//     workers; jobs a minute counts the jobs that finished in the window.
+//
+//	go run ./bench/srpm
+//	go run ./bench/srpm -n 20 -duration 60s -workers 2
+//
+// It exits 1 when a job does not succeed or the run cannot be set up.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"upbuild.dev/upbuild/internal/config"
+	"upbuild.dev/upbuild/internal/exec"
+	"upbuild.dev/upbuild/internal/gitlabsim"
+	"upbuild.dev/upbuild/internal/hooktoken"
+	"upbuild.dev/upbuild/internal/joblog"
+	"upbuild.dev/upbuild/internal/server"
+	"upbuild.dev/upbuild/internal/store"
+	"upbuild.dev/upbuild/internal/token"
+)
+
+// jobWait bounds the wait for one job to finish.
+const jobWait = 2 * time.Minute
+
+// options configure a run.
+type options struct {
+	n        int
+	duration time.Duration
+	workers  int
+	backlog  int
+	progress io.Writer
+}
+
+func main() {
+	opts := options{progress: os.Stderr}
+	flag.IntVar(&opts.n, "n", 20, "measured jobs (and rpmbuild -bs runs) for the SRPM figure")
+	flag.DurationVar(&opts.duration, "duration", 60*time.Second, "length of the throughput window")
+	flag.IntVar(&opts.workers, "workers", 2, "upbuild workers (config workers)")
+	flag.IntVar(&opts.backlog, "backlog", 0, "merge requests kept open and unfinished during the throughput window (default 2 × workers)")
+	flag.Parse()
+	if opts.backlog == 0 {
+		opts.backlog = 2 * opts.workers
+	}
+	if flag.NArg() > 0 || opts.n <= 0 || opts.duration <= 0 || opts.workers <= 0 || opts.backlog <= 0 {
+		fmt.Fprintln(os.Stderr, "bench/srpm: want positive -n, -duration, -workers and -backlog, and no arguments")
+		flag.Usage()
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	// A job takes seconds; the bound only guards against a hang.
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(3*opts.n+10)*20*time.Second+opts.duration)
+	defer cancel()
+	res, err := run(ctx, opts)
+	printReport(os.Stdout, commandLine(), res)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench/srpm:", err)
+		cancel()
+		stop()
+		os.Exit(1)
+	}
+}
+
+// commandLine is the command that repeats this run, every flag spelled out.
+func commandLine() string {
+	parts := []string{"go run ./bench/srpm"}
+	flag.VisitAll(func(f *flag.Flag) { parts = append(parts, "-"+f.Name+"="+f.Value.String()) })
+	return strings.Join(parts, " ")
+}
+
+// run sets everything up, runs the phases and stops everything again.
+func run(ctx context.Context, opts options) (res result, err error) {
+	res.opts = opts
+	res.loadStart = loadAverage()
+	defer func() { res.loadEnd = loadAverage() }()
+	tmp, err := os.MkdirTemp("", "upbuild-bench-srpm-")
+	if err != nil {
+		return res, fmt.Errorf("temporary directory: %w", err)
+	}
+	defer func() {
+		if rerr := os.RemoveAll(tmp); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("remove %s: %w", tmp, rerr))
+		}
+	}()
+	// The sandbox's job UIDs open the job directories below: every
+	// ancestor must be searchable by others.
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return res, err
+	}
+
+	sim, err := startSimulator(ctx, filepath.Join(tmp, "repos"))
+	if err != nil {
+		return res, err
+	}
+	defer func() { err = errors.Join(err, sim.stop()) }()
+	seed, err := gitlabsim.Seed(ctx, sim.Simulator)
+	if err != nil {
+		return res, fmt.Errorf("simulator: %w", err)
+	}
+	up, err := startUpbuild(ctx, sim.url, seed.Bot.Token, tmp, opts.workers)
+	if err != nil {
+		return res, err
+	}
+	defer func() { err = errors.Join(err, up.stop()) }()
+	p, err := prepareProject(ctx, sim.Simulator, up)
+	if err != nil {
+		return res, err
+	}
+	b := &bench{sim: sim.Simulator, up: up, project: p, author: seed.Maintainer.Username,
+		artifacts: joblog.NewArtifacts(up.srv.Store(), nil), logs: joblog.NewLogs(up.srv.Store(), joblog.Options{})}
+
+	fmt.Fprintf(opts.progress, "bench/srpm: warming the repository cache, then %d jobs one at a time\n", opts.n)
+	mrs, err := b.sequential(ctx, opts.n, &res)
+	if err != nil {
+		return res, err
+	}
+	fmt.Fprintf(opts.progress, "bench/srpm: timing the steps outside upbuild\n")
+	prepared, err := breakdown(ctx, tmp, sim.url, seed.Bot.Token, p, mrs, &res)
+	if err != nil {
+		return res, err
+	}
+	fmt.Fprintf(opts.progress, "bench/srpm: plain rpmbuild -bs, %d times\n", opts.n)
+	if res.plain, err = plainRpmbuild(ctx, prepared, filepath.Join(tmp, "plain"), opts.n); err != nil {
+		return res, err
+	}
+	fmt.Fprintf(opts.progress, "bench/srpm: throughput with %d workers for %s\n", opts.workers, opts.duration)
+	if err := b.throughput(ctx, opts, len(mrs)+1, &res); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// simulator is the GitLab simulator behind its own loopback listener.
+type simulator struct {
+	*gitlabsim.Simulator
+	url  string
+	stop func() error
+}
+
+func startSimulator(ctx context.Context, reposDir string) (simulator, error) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		return simulator{}, fmt.Errorf("simulator: listen: %w", err)
+	}
+	base := "http://" + ln.Addr().String()
+	sim := gitlabsim.New(gitlabsim.Options{Dir: reposDir, BaseURL: base, DisableRateLimits: true})
+	hs := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	stop := func() error {
+		err := hs.Close()
+		if serr := <-served; !errors.Is(serr, http.ErrServerClosed) {
+			err = errors.Join(err, serr)
+		}
+		if err != nil {
+			return fmt.Errorf("stop the simulator: %w", err)
+		}
+		return nil
+	}
+	return simulator{Simulator: sim, url: base, stop: stop}, nil
+}
+
+// upbuild is the service under test, serving on its own loopback listener.
+type upbuild struct {
+	srv     *server.Server
+	cfg     config.Config
+	logFile *os.File
+	cancel  context.CancelFunc
+	stopped chan error
+}
+
+// startUpbuild configures upbuild for the simulator the way `upbuild serve`
+// would be, from environment variables that exist only for this run, and
+// starts it.
+func startUpbuild(ctx context.Context, simURL, botToken, tmp string, workers int) (*upbuild, error) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("upbuild: listen: %w", err)
+	}
+	adminToken := make([]byte, 24)
+	_, _ = rand.Read(adminToken) // crypto/rand.Read never fails (Go 1.24+)
+	dataDir := filepath.Join(tmp, "data")
+	env := map[string]string{
+		"UPBUILD_LISTEN":                ln.Addr().String(),
+		"UPBUILD_PUBLIC_URL":            "http://" + ln.Addr().String(),
+		"UPBUILD_DATA_DIR":              dataDir,
+		"UPBUILD_DATABASE_URL":          filepath.Join(dataDir, "upbuild.db"),
+		"UPBUILD_INSTANCES":             simURL,
+		config.BotTokenEnvName(simURL):  botToken,
+		config.Defaults().AdminTokenEnv: "bench-admin-" + hex.EncodeToString(adminToken),
+	}
+	getenv := func(k string) string { return env[k] }
+	cfg, err := config.Load("", getenv)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("upbuild: %w", err), ln.Close())
+	}
+	cfg.Workers = workers
+	cfg.WorkDir = filepath.Join(tmp, "work")
+	// The simulator's rate limits are off; upbuild's own budget matches.
+	cfg.Instances[0].RequestsPerMinute = 60000
+	logFile, err := os.Create(filepath.Join(tmp, "upbuild.log"))
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("upbuild log: %w", err), ln.Close())
+	}
+	log := slog.New(slog.NewJSONHandler(logFile, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	srv, err := server.New(ctx, cfg, log, getenv)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("upbuild: %w", err), ln.Close(), logFile.Close())
+	}
+	serveCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	u := &upbuild{srv: srv, cfg: cfg, logFile: logFile, cancel: cancel, stopped: make(chan error, 1)}
+	go func() { u.stopped <- srv.Serve(serveCtx, ln) }()
+	return u, nil
+}
+
+// stop shuts upbuild down gracefully and waits for it.
+func (u *upbuild) stop() error {
+	u.cancel()
+	err := errors.Join(<-u.stopped, u.logFile.Close())
+	if err != nil {
+		return fmt.Errorf("upbuild: %w", err)
+	}
+	return nil
+}
+
+// helloSpec is a tiny noarch package whose source is the repository itself,
+// as `git archive` makes it.
+const helloSpec = `Name:           hello
+Version:        0.1
+Release:        1%{?dist}
+Summary:        Says hello
+License:        MIT
+Source0:        hello-%{version}.tar.gz
+BuildArch:      noarch
+
+%description
+A tiny package for upbuild's SRPM benchmark.
+
+%prep
+%setup -q
+
+%build
+
+%install
+install -D -m 0755 hello.sh %{buildroot}%{_bindir}/hello
+
+%files
+%{_bindir}/hello
+
+%changelog
+* Mon Jan 01 2024 Alice <alice@example.com> - 0.1-1
+- First release
+`
+
+// packitConfig has one build job for merge requests, on this host, with no
+// actions: Packit's default SRPM path.
+func packitConfig() string {
+	return `specfile_path: hello.spec
+upstream_package_name: hello
+downstream_package_name: hello
+upstream_tag_template: v{version}
+jobs:
+  - job: copr_build
+    trigger: pull_request
+    targets: [host-` + exec.HostArch() + `]
+`
+}
+
+// prepareProject creates the project with its v1.0 tag and connects it to
+// upbuild with a webhook token, as a maintainer would.
+func prepareProject(ctx context.Context, sim *gitlabsim.Simulator, up *upbuild) (gitlabsim.Project, error) {
+	p, err := sim.AddProject(ctx, gitlabsim.ProjectSpec{Namespace: "demo", Path: "hello-srpm", Visibility: gitlabsim.Public,
+		DefaultBranch: "main", Files: map[string]string{".packit.yaml": packitConfig(), "hello.spec": helloSpec,
+			"hello.sh": "#!/bin/sh\necho hello\n"}})
+	if err != nil {
+		return p, fmt.Errorf("simulator: project: %w", err)
+	}
+	if _, err := sim.CreateTag(ctx, p.ID, "alice", "v1.0", "main", "release 1.0"); err != nil {
+		return p, fmt.Errorf("simulator: tag: %w", err)
+	}
+	ring, _, err := token.LoadOrCreateKeyring(up.cfg.KeyFile)
+	if err != nil {
+		return p, fmt.Errorf("upbuild keys: %w", err)
+	}
+	var instances []string
+	for _, raw := range server.InstanceURLs(up.cfg) {
+		inst, err := token.NormalizeInstanceURL(raw)
+		if err != nil {
+			return p, fmt.Errorf("instance %s: %w", raw, err)
+		}
+		instances = append(instances, inst)
+	}
+	tokens := &hooktoken.Manager{Store: up.srv.Store(), Keyring: ring, PublicURL: up.cfg.PublicURL, Instances: instances}
+	scope, err := tokens.Scope(p.WebURL, false)
+	if err != nil {
+		return p, fmt.Errorf("token for %s: %w", p.PathWithNamespace, err)
+	}
+	issued, err := tokens.Issue(ctx, scope, false, "bench/srpm")
+	if err != nil {
+		return p, fmt.Errorf("token for %s: %w", p.PathWithNamespace, err)
+	}
+	if _, err := sim.AddHook(p.ID, gitlabsim.HookSpec{URL: issued.WebhookURL, Token: issued.Token,
+		TagPushEvents: true, MergeRequestsEvents: true, NoteEvents: true, ReleasesEvents: true}); err != nil {
+		return p, fmt.Errorf("webhook for %s: %w", p.PathWithNamespace, err)
+	}
+	return p, nil
+}
+
+// bench drives merge requests on the project and reads upbuild's records.
+type bench struct {
+	sim       *gitlabsim.Simulator
+	up        *upbuild
+	project   gitlabsim.Project
+	author    string
+	artifacts *joblog.Artifacts
+	logs      *joblog.Logs
+}
+
+// openMR pushes a branch with one commit and opens a merge request from it.
+func (b *bench) openMR(ctx context.Context, index int) (gitlabsim.MergeRequest, error) {
+	branch := fmt.Sprintf("change-%04d", index)
+	if _, err := b.sim.PushCommits(ctx, b.project.ID, branch, b.author, gitlabsim.CommitSpec{Message: fmt.Sprintf("Change %d", index),
+		Changes: []gitlabsim.FileChange{{Path: "README", Content: fmt.Sprintf("change %d\n", index)}}}); err != nil {
+		return gitlabsim.MergeRequest{}, fmt.Errorf("push %s: %w", branch, err)
+	}
+	mr, err := b.sim.OpenMergeRequest(ctx, gitlabsim.MergeRequestSpec{ProjectID: b.project.ID, SourceBranch: branch,
+		TargetBranch: "main", Title: fmt.Sprintf("Change %d", index), Author: b.author})
+	if err != nil {
+		return mr, fmt.Errorf("open a merge request from %s: %w", branch, err)
+	}
+	return mr, nil
+}
+
+// job returns the merge request's build job, or false while there is none.
+func (b *bench) job(ctx context.Context, iid int64) (store.Job, bool, error) {
+	st := b.up.srv.Store()
+	runs, err := st.Runs(ctx, store.RunFilter{ProjectID: b.project.ID, MRIID: iid})
+	if err != nil || len(runs) == 0 {
+		return store.Job{}, false, err
+	}
+	jobs, err := st.RunJobs(ctx, runs[0].ID)
+	if err != nil || len(jobs) == 0 {
+		return store.Job{}, false, err
+	}
+	return jobs[0], true, nil
+}
+
+// waitJob waits until the merge request's build job is final.
+func (b *bench) waitJob(ctx context.Context, iid int64) (store.Job, error) {
+	ctx, cancel := context.WithTimeout(ctx, jobWait)
+	defer cancel()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		job, ok, err := b.job(ctx, iid)
+		if err != nil {
+			return job, err
+		}
+		if ok && store.JobFinal(job.State) {
+			return job, nil
+		}
+		select {
+		case <-ctx.Done():
+			return job, fmt.Errorf("waiting for the job of !%d (now %q): %w", iid, job.State, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// failure describes a job that did not succeed, with its log's end.
+func (b *bench) failure(ctx context.Context, job store.Job) error {
+	lines, err := b.logs.Lines(ctx, job.ID, 0, 100000)
+	var tail []string
+	for _, l := range lines {
+		tail = append(tail, l.Text)
+	}
+	if len(tail) > 30 {
+		tail = tail[len(tail)-30:]
+	}
+	return errors.Join(fmt.Errorf("job %d ended %s: %s; its log ends:\n%s", job.ID, job.State, job.Description,
+		strings.Join(tail, "\n")), err)
+}
+
+// srpmStored is when the job's SRPM artifact was stored.
+func (b *bench) srpmStored(ctx context.Context, jobID int64) (time.Time, error) {
+	arts, err := b.artifacts.List(ctx, jobID)
+	if err != nil {
+		return time.Time{}, err
+	}
+	for _, a := range arts {
+		if strings.HasSuffix(a.Name, ".src.rpm") {
+			return a.CreatedAt, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("job %d has no .src.rpm artifact", jobID)
+}
+
+// sequential runs a warm-up job, then n jobs one at a time, recording
+// start → SRPM stored and start → finished from upbuild's records. It
+// returns the measured merge requests.
+func (b *bench) sequential(ctx context.Context, n int, res *result) ([]gitlabsim.MergeRequest, error) {
+	var mrs []gitlabsim.MergeRequest
+	for i := range n + 1 {
+		mr, err := b.openMR(ctx, i)
+		if err != nil {
+			return mrs, err
+		}
+		job, err := b.waitJob(ctx, mr.IID)
+		if err != nil {
+			return mrs, err
+		}
+		if job.State != store.JobSuccess {
+			return mrs, b.failure(ctx, job)
+		}
+		stored, err := b.srpmStored(ctx, job.ID)
+		if err != nil {
+			return mrs, err
+		}
+		if job.StartedAt == nil || job.FinishedAt == nil {
+			return mrs, fmt.Errorf("job %d is final without start and finish times", job.ID)
+		}
+		if i == 0 {
+			res.warmup = stored.Sub(*job.StartedAt)
+			continue // the warm-up fills the repository cache
+		}
+		mrs = append(mrs, mr)
+		res.upbuildSRPM = append(res.upbuildSRPM, stored.Sub(*job.StartedAt))
+		res.upbuildJob = append(res.upbuildJob, job.FinishedAt.Sub(*job.StartedAt))
+	}
+	return mrs, nil
+}
+
+// throughput keeps backlog merge requests unfinished for opts.duration and
+// counts the build jobs that finish in the window. The window opens when
+// the first job of the load finishes, so the first jobs' start-up is not in
+// it.
+func (b *bench) throughput(ctx context.Context, opts options, firstIndex int, res *result) error {
+	next := firstIndex
+	open := map[int64]bool{}
+	var windowStart, windowEnd time.Time
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		for len(open) < opts.backlog && (windowEnd.IsZero() || time.Now().Before(windowEnd)) {
+			mr, err := b.openMR(ctx, next)
+			if err != nil {
+				return err
+			}
+			next++
+			open[mr.IID] = true
+		}
+		for iid := range open {
+			job, ok, err := b.job(ctx, iid)
+			if err != nil {
+				return err
+			}
+			if !ok || !store.JobFinal(job.State) {
+				continue
+			}
+			delete(open, iid)
+			if job.State != store.JobSuccess {
+				return b.failure(ctx, job)
+			}
+			if windowStart.IsZero() {
+				windowStart = *job.FinishedAt
+				windowEnd = windowStart.Add(opts.duration)
+				continue
+			}
+			if job.FinishedAt.After(windowStart) && !job.FinishedAt.After(windowEnd) {
+				res.throughputJobs++
+				res.throughputDurations = append(res.throughputDurations, job.FinishedAt.Sub(*job.StartedAt))
+			}
+		}
+		if !windowEnd.IsZero() && time.Now().After(windowEnd) {
+			res.throughputWindow = opts.duration
+			res.throughputLeft = len(open)
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("throughput: %w", ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// loadAverage is the machine's one-minute load average.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	if fields := strings.Fields(string(b)); len(fields) > 0 {
+		return fields[0]
+	}
+	return "?"
+}
