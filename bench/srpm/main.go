@@ -16,20 +16,23 @@
 //     from the cache, the config, Packit's SRPM step with rpmspec/rpmbuild in
 //     the bubblewrap sandbox, rpm -qp and storing the SRPM. The RPM rebuild
 //     that follows is outside the figure.
+//
 //  2. where the time goes: the same steps again, outside upbuild, on the
 //     same merge requests, each step timed (gitfetch checkout from a warm
 //     cache of its own, srpm.Builder through a bubblewrap runner that
 //     mirrors the executor's, every command timed), plus an empty sandbox
 //     run (`true`) for the sandbox's own start cost.
+//
 //  3. plain `rpmbuild -bs` on the host, no sandbox, -n times, on a prepared
 //     tree: the spec and archive that phase 2 produced, with the same
 //     _topdir/_sourcedir/_srcrpmdir layout as upbuild.
+//
 //  4. throughput: merge requests kept -backlog deep for -duration; every
 //     job is a complete build (SRPM and RPM on host-<arch>) with -workers
 //     workers; jobs a minute counts the jobs that finished in the window.
 //
-//	go run ./bench/srpm
-//	go run ./bench/srpm -n 20 -duration 60s -workers 2
+//     go run ./bench/srpm
+//     go run ./bench/srpm -n 20 -duration 60s -workers 2
 //
 // It exits 1 when a job does not succeed or the run cannot be set up.
 package main
