@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -19,13 +20,20 @@ import (
 )
 
 // uidPool hands out job UIDs, least recently used first, so a UID is not
-// reused straight after a job ends.
+// reused while leftovers of its last job may still be dying. A UID in use is
+// also locked on disk (flock on a file per UID), so that several upbuild
+// processes on one host (a serve and a worker, or parallel test binaries)
+// never hand out the same UID: each kills every process of a UID when its
+// job ends, and would otherwise kill the other's job.
 type uidPool struct {
-	free chan int
+	free    chan int
+	lockDir string
+	mu      sync.Mutex
+	held    map[int]*os.File
 }
 
 func newUIDPool(base, count int) *uidPool {
-	p := &uidPool{free: make(chan int, count)}
+	p := &uidPool{free: make(chan int, count), lockDir: filepath.Join(os.TempDir(), "upbuild-uid-locks"), held: map[int]*os.File{}}
 	for uid := base; uid < base+count; uid++ {
 		p.free <- uid
 	}
@@ -33,18 +41,50 @@ func newUIDPool(base, count int) *uidPool {
 }
 
 func (p *uidPool) acquire(ctx context.Context) (int, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, err
+	if err := os.MkdirAll(p.lockDir, 0o700); err != nil {
+		return 0, fmt.Errorf("UID lock directory: %w", err)
 	}
-	select {
-	case uid := <-p.free:
+	for tries := 0; ; tries++ {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		var uid int
+		select {
+		case uid = <-p.free:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+		f, err := os.OpenFile(filepath.Join(p.lockDir, strconv.Itoa(uid)), os.O_CREATE|os.O_RDWR, 0o600)
+		if err != nil {
+			p.free <- uid
+			return 0, fmt.Errorf("UID lock: %w", err)
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			// Another process on this host has it: try the next one.
+			f.Close()
+			p.free <- uid
+			if tries > cap(p.free) {
+				return 0, fmt.Errorf("every job UID is in use by some process on this host")
+			}
+			continue
+		}
+		p.mu.Lock()
+		p.held[uid] = f
+		p.mu.Unlock()
 		return uid, nil
-	case <-ctx.Done():
-		return 0, ctx.Err()
 	}
 }
 
-func (p *uidPool) release(uid int) { p.free <- uid }
+func (p *uidPool) release(uid int) {
+	p.mu.Lock()
+	f := p.held[uid]
+	delete(p.held, uid)
+	p.mu.Unlock()
+	if f != nil {
+		f.Close() // closing the descriptor drops the flock
+	}
+	p.free <- uid
+}
 
 // processesOf lists the host PIDs whose real, effective or saved UID is uid.
 func processesOf(uid int) ([]int, error) {
