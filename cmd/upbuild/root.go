@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -87,6 +89,14 @@ func (a *app) serveCommand() *cobra.Command {
 			ln, err := net.Listen("tcp", cfg.Listen)
 			if err != nil {
 				return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+			}
+			if addr := a.getenv("UPBUILD_PPROF_ADDR"); addr != "" {
+				// Profiling for operators and benchmarks, on a separate
+				// listener (keep it on loopback).
+				mux := http.NewServeMux()
+				mux.HandleFunc("/debug/pprof/", pprof.Index)
+				mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+				go func() { _ = http.ListenAndServe(addr, mux) }() //nolint:gosec // loopback debug listener
 			}
 			return srv.Serve(cmd.Context(), ln)
 		},

@@ -92,6 +92,11 @@ func (s *Store) saveBatch(ctx context.Context, prepared *sql.Stmt, batch []Deliv
 		}
 	}
 	defer insert.Close()
+	queue, err := tx.PrepareContext(ctx, s.q(`INSERT INTO unplanned_deliveries (delivery_id) VALUES (?)`))
+	if err != nil {
+		return nil, fmt.Errorf("save deliveries: prepare: %w", err)
+	}
+	defer queue.Close()
 	results := make([]SaveResult, len(batch))
 	for i, d := range batch {
 		headers, err := json.Marshal(d.Headers)
@@ -118,6 +123,12 @@ func (s *Store) saveBatch(ctx context.Context, prepared *sql.Stmt, batch []Deliv
 			results[i].Duplicate = true
 		case err != nil:
 			return nil, fmt.Errorf("save deliveries: insert: %w", err)
+		}
+		if d.Outcome == OutcomeAccepted && !results[i].Duplicate {
+			// The planner's work list: only deliveries it acts on.
+			if _, err := queue.ExecContext(ctx, results[i].ID); err != nil {
+				return nil, fmt.Errorf("save deliveries: queue for planning: %w", err)
+			}
 		}
 		if d.BindProject && d.ProjectID != 0 && !results[i].Duplicate {
 			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO token_projects (token_id, project_id, project_path, bound_at)

@@ -315,8 +315,8 @@ type UnplannedDelivery struct {
 
 // UnplannedDeliveries returns accepted deliveries not yet planned, oldest first.
 func (s *Store) UnplannedDeliveries(ctx context.Context, limit int) ([]UnplannedDelivery, error) {
-	rows, err := s.read.QueryContext(ctx, s.q(`SELECT id, instance, token_id, event, project_id FROM deliveries
-		WHERE planned_at IS NULL AND outcome = 'accepted' ORDER BY id LIMIT ?`), limit)
+	rows, err := s.read.QueryContext(ctx, s.q(`SELECT d.id, d.instance, d.token_id, d.event, d.project_id
+		FROM unplanned_deliveries u JOIN deliveries d ON d.id = u.delivery_id ORDER BY u.delivery_id LIMIT ?`), limit)
 	if err != nil {
 		return nil, fmt.Errorf("unplanned deliveries: %w", err)
 	}
@@ -372,15 +372,14 @@ func (s *Store) advanceStatusDescription(ctx context.Context, tx *sql.Tx, jobID 
 
 // MarkPlanned marks deliveries planned in one transaction.
 func (s *Store) MarkPlanned(ctx context.Context, deliveryIDs []int64) error {
-	now := micros(time.Now())
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, s.q(`UPDATE deliveries SET planned_at = ? WHERE id = ?`))
+		stmt, err := tx.PrepareContext(ctx, s.q(`DELETE FROM unplanned_deliveries WHERE delivery_id = ?`))
 		if err != nil {
 			return fmt.Errorf("mark planned: %w", err)
 		}
 		defer stmt.Close()
 		for _, id := range deliveryIDs {
-			if _, err := stmt.ExecContext(ctx, now, id); err != nil {
+			if _, err := stmt.ExecContext(ctx, id); err != nil {
 				return fmt.Errorf("mark delivery %d planned: %w", id, err)
 			}
 		}

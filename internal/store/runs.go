@@ -192,7 +192,7 @@ func (s *Store) ApplyPlan(ctx context.Context, p Plan, statusFor func(Run, Job) 
 			}
 		}
 		if p.DeliveryID != 0 {
-			if _, err := tx.ExecContext(ctx, s.q(`UPDATE deliveries SET planned_at = ? WHERE id = ?`), micros(now), p.DeliveryID); err != nil {
+			if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM unplanned_deliveries WHERE delivery_id = ?`), p.DeliveryID); err != nil {
 				return fmt.Errorf("mark delivery planned: %w", err)
 			}
 		}
