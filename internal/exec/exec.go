@@ -57,6 +57,9 @@ type Options struct {
 	WorkRoot string
 	// Envs are the build environments besides the host's own (host-<arch>).
 	Envs []BuildEnv
+	// Backends build for targets the local build environments do not
+	// cover (a remote service such as Copr). The local backend comes first.
+	Backends []Backend
 	// Caps bound concurrent jobs per project and per namespace; a job over
 	// its cap waits in the queue while other projects' jobs run.
 	Caps store.Caps
@@ -75,6 +78,7 @@ type Executor struct {
 	host     BuildEnv
 	mu       sync.Mutex
 	envBoxes map[string]*sandbox.Sandbox // by root filesystem
+	backends []Backend
 }
 
 // New builds an Executor.
@@ -89,7 +93,9 @@ func New(opts Options) (*Executor, error) {
 		opts.Changed = func() {}
 	}
 	arch := HostArch()
-	return &Executor{opts: opts, host: BuildEnv{Pattern: "host-" + arch, Arch: arch}, envBoxes: map[string]*sandbox.Sandbox{}}, nil
+	e := &Executor{opts: opts, host: BuildEnv{Pattern: "host-" + arch, Arch: arch}, envBoxes: map[string]*sandbox.Sandbox{}}
+	e.backends = append([]Backend{localBackend{e}}, opts.Backends...)
+	return e, nil
 }
 
 // HostArch is this machine's architecture as RPM names it.
@@ -147,8 +153,9 @@ func (e *Executor) Handle(ctx context.Context, jobID int64) error {
 	if kind == "" {
 		return finish(store.JobSkipped, job.JobType+" is not supported by this service")
 	}
-	env, ok := e.env(job.Target)
-	if !ok {
+	backend, ok := e.backendFor(job.Target)
+	env, local := e.env(job.Target)
+	if !ok || (kind == "test" && !local) {
 		return finish(store.JobSkipped, fmt.Sprintf("no build environment for %s on this service", job.Target))
 	}
 	if e.opts.SandboxErr != nil || e.opts.Sandbox == nil {
@@ -169,7 +176,7 @@ func (e *Executor) Handle(ctx context.Context, jobID int64) error {
 	if e.opts.Logs != nil {
 		logw = e.opts.Logs.Writer(ctx, jobID)
 	}
-	state, desc := e.execute(ctx, run, job, env, kind, logw)
+	state, desc := e.execute(ctx, run, job, backend, env, kind, logw)
 	if cerr := logw.Close(); cerr != nil {
 		e.opts.Logger.Warn("close job log", "job", jobID, "err", cerr)
 	}
@@ -196,7 +203,7 @@ func jobKind(t string) string {
 }
 
 // execute does the work and returns the job's final state and description.
-func (e *Executor) execute(ctx context.Context, run store.Run, job store.Job, env BuildEnv, kind string, logw io.Writer) (string, string) {
+func (e *Executor) execute(ctx context.Context, run store.Run, job store.Job, backend Backend, env BuildEnv, kind string, logw io.Writer) (string, string) {
 	logf := func(format string, args ...any) { fmt.Fprintf(logw, "upbuild: "+format+"\n", args...) }
 	jobDir, err := e.jobDir(job.ID)
 	if err != nil {
@@ -254,13 +261,14 @@ func (e *Executor) execute(ctx context.Context, run store.Run, job store.Job, en
 	}
 	nvr := res.Name + "-" + res.Version + "-" + res.Release
 
-	// 4. The RPMs, in the target's build environment.
+	// 4. The RPMs, by the target's backend.
 	e.describe(ctx, job.ID, "Building RPMs for "+job.Target)
-	rpms, state, desc := e.rebuild(ctx, jobDir, res.SRPM, env, logf, logw)
-	if state != "" {
-		return state, desc
+	logf("building RPMs for %s with the %s backend", job.Target, backend.Name())
+	built := backend.Build(ctx, BuildRequest{JobDir: jobDir, SRPM: res.SRPM, Target: job.Target, Log: logw})
+	if built.State != "" {
+		return built.State, built.Description
 	}
-	for _, p := range rpms {
+	for _, p := range built.RPMs {
 		if err := e.keep(ctx, job.ID, p); err != nil {
 			logf("storing %s failed: %v", filepath.Base(p), err)
 			return store.JobError, "upbuild could not store the RPMs"
