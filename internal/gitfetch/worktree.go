@@ -54,7 +54,7 @@ func (f *Fetcher) makeWorkTree(ctx context.Context, cacheDir, targetSHA string, 
 	}
 	// From now on the work tree knows only the forge: a lazy fetch of old
 	// file contents goes there, anonymously, and never to the cache.
-	if err := f.setConfig(ctx, w.dir, []gitConfig{{"remote.origin.url", req.RepoURL}}); err != nil {
+	if err := f.replaceConfig(ctx, w.dir, "remote.origin.url", req.RepoURL); err != nil {
 		return Result{}, err
 	}
 	return res, nil
