@@ -188,7 +188,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, getenv func(s
 	mux.HandleFunc("GET /readyz", s.ready)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	(&api.API{Store: st, AdminToken: adminToken, Logger: log}).Register(mux)
-	(&web.Pages{Store: st, AdminToken: adminToken, Logger: log}).Register(mux)
+	(&web.Pages{Store: st, Logs: ex.Logs, Artifacts: ex.Artifacts, PublicURL: cfg.PublicURL, AdminToken: adminToken, Logger: log}).Register(mux)
 	(&joblog.Handlers{Store: st, Logs: ex.Logs, Artifacts: ex.Artifacts, AdminToken: adminToken, Logger: log}).Register(mux)
 	s.http = &http.Server{
 		Handler: mux,

@@ -1,40 +1,90 @@
-// Package web serves upbuild's pages. For now that is the job page every
-// commit status links to; the dashboard grows here.
+// Package web serves upbuild's dashboard: server-rendered pages that read
+// without JavaScript, plus one small script that follows a running job's log.
+//
+// Routes:
+//
+//	GET /                      recent runs of public projects (?before= pages back)
+//	GET /p/{host}/{path...}    a project by its GitLab host and path: runs (?mr=, ?ref=,
+//	                           ?trigger=, ?before=), 90-day charts, webhook health, setup
+//	GET /runs/{id}             a run and its jobs
+//	GET /jobs/{id}             a job: timing, artifacts, log (live while it runs)
+//	GET /static/{file}         style sheet and log.js
+//
+// Until sign-in exists, a project that is not public is shown only with the
+// admin token ("Authorization: Bearer <token>"); without it every page of it
+// is the same 404 as for something that does not exist.
 package web
 
 import (
+	"bytes"
 	"crypto/subtle"
-	"errors"
+	"embed"
 	"html/template"
+	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	"upbuild.dev/upbuild/internal/joblog"
 	"upbuild.dev/upbuild/internal/store"
 )
 
 // Pages serves the HTML pages.
 type Pages struct {
 	Store *store.Store
+	// Logs and Artifacts fill the job page; nil leaves those parts empty.
+	Logs      *joblog.Logs
+	Artifacts *joblog.Artifacts
+	// PublicURL is where GitLab reaches this service, for the setup
+	// instructions; empty means the URL the page was requested at.
+	PublicURL string
 	// AdminToken lets an operator see private projects' pages until sign-in
 	// exists ("Authorization: Bearer <token>").
 	AdminToken string
 	Logger     *slog.Logger
 }
 
+//go:embed templates/*.html
+var templateFiles embed.FS
+
+//go:embed static
+var staticFiles embed.FS
+
 // Register adds the routes to mux.
 func (p *Pages) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /{$}", p.home)
+	mux.HandleFunc("GET /p/{host}/{path...}", p.project)
+	mux.HandleFunc("GET /runs/{id}", p.run)
 	mux.HandleFunc("GET /jobs/{id}", p.job)
+	static, err := fs.Sub(staticFiles, "static")
+	if err != nil {
+		panic(err) // the directory is embedded above; only a broken build lacks it
+	}
+	files := http.StripPrefix("/static/", http.FileServerFS(static))
+	mux.Handle("GET /static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		files.ServeHTTP(w, r)
+	}))
 }
 
-var jobPage = template.Must(template.New("job").Funcs(template.FuncMap{
-	"when": func(t *time.Time) string {
+var funcs = template.FuncMap{
+	"when": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
+	"whenp": func(t *time.Time) string {
 		if t == nil {
 			return "—"
 		}
 		return t.UTC().Format("2006-01-02 15:04:05 UTC")
+	},
+	"age": func(t time.Time) string { return age(time.Since(t)) },
+	"took": func(start, end *time.Time) string {
+		if start == nil || end == nil {
+			return "—"
+		}
+		return roundDuration(end.Sub(*start))
 	},
 	"short": func(s string) string {
 		if len(s) > 12 {
@@ -42,66 +92,77 @@ var jobPage = template.Must(template.New("job").Funcs(template.FuncMap{
 		}
 		return s
 	},
-}).Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<title>{{.Job.StatusName}} · upbuild</title>
-<style>body{font:15px/1.5 system-ui,sans-serif;max-width:52rem;margin:2rem auto;padding:0 1rem;color:#222}
-dt{font-weight:600}dd{margin:0 0 .6rem 0}.state{display:inline-block;padding:.1rem .5rem;border-radius:.3rem;background:#eee}
-.success{background:#d4f4dd}.failed,.error{background:#fbd5d5}.running{background:#d9e8fb}.canceled,.skipped{background:#eee}</style>
-</head><body>
-<p><a href="/">upbuild</a></p>
-<h1>{{.Job.StatusName}}</h1>
-<p><span class="state {{.Job.State}}">{{.Job.State}}</span> {{.Job.Description}}</p>
-<dl>
-<dt>Project</dt><dd><a href="{{.Run.Instance}}/{{.Run.ProjectPath}}" rel="noreferrer">{{.Run.ProjectPath}}</a></dd>
-<dt>Trigger</dt><dd>{{.Run.Trigger}}{{if .Run.MRIID}} — <a href="{{.Run.Instance}}/{{.Run.ProjectPath}}/-/merge_requests/{{.Run.MRIID}}" rel="noreferrer">merge request !{{.Run.MRIID}}</a>{{end}}{{if .Run.Title}}: {{.Run.Title}}{{end}}</dd>
-<dt>Commit</dt><dd><a href="{{.Run.Instance}}/{{.Run.SourceProjectPath}}/-/commit/{{.Run.SHA}}" rel="noreferrer"><code>{{short .Run.SHA}}</code></a>{{if .Run.Ref}} on {{.Run.Ref}}{{end}}</dd>
-<dt>Job</dt><dd>{{.Job.JobType}}{{if .Job.Target}} on {{.Job.Target}}{{end}}{{if .Job.Package}}, package {{.Job.Package}}{{end}}</dd>
-<dt>Created</dt><dd>{{when .Created}}</dd>
-<dt>Started</dt><dd>{{when .Job.StartedAt}}</dd>
-<dt>Finished</dt><dd>{{when .Job.FinishedAt}}</dd>
-</dl>
-<p>Live logs and artifacts appear here once this service executes jobs.</p>
-</body></html>
-`))
+	"projectURL": projectURL,
+}
 
-func (p *Pages) job(w http.ResponseWriter, r *http.Request) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id <= 0 {
-		http.Error(w, "no such job", http.StatusNotFound)
+// pages holds one parsed template set per page, each with the layout.
+var pages = func() map[string]*template.Template {
+	out := map[string]*template.Template{}
+	for _, name := range []string{"home", "project", "run", "job"} {
+		out[name] = template.Must(template.New(name).Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", "templates/"+name+".html"))
+	}
+	return out
+}()
+
+// projectURL is a run's project page on this server.
+func projectURL(r store.Run) string {
+	host := r.Instance
+	if u, err := url.Parse(r.Instance); err == nil && u.Host != "" {
+		host = u.Host
+	}
+	return "/p/" + url.PathEscape(host) + "/" + r.ProjectPath
+}
+
+// age says how long ago something was, coarsely.
+func age(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return "just now"
+	case d < time.Hour:
+		return strconv.Itoa(int(d/time.Minute)) + " min ago"
+	case d < 48*time.Hour:
+		return strconv.Itoa(int(d/time.Hour)) + " h ago"
+	default:
+		return strconv.Itoa(int(d/(24*time.Hour))) + " days ago"
+	}
+}
+
+// render writes a page. It renders into a buffer first, so a template
+// failure is a clean 500 rather than half a page.
+func (p *Pages) render(w http.ResponseWriter, r *http.Request, page string, data any) {
+	var buf bytes.Buffer
+	if err := pages[page].ExecuteTemplate(&buf, "layout", data); err != nil {
+		p.Logger.Error("render page", "page", page, "path", r.URL.Path, "err", err)
+		http.Error(w, "upbuild could not render this page", http.StatusInternalServerError)
 		return
 	}
-	job, err := p.Store.Job(r.Context(), id)
-	if errors.Is(err, store.ErrNotFound) {
-		http.Error(w, "no such job", http.StatusNotFound)
-		return
-	}
-	if err != nil {
-		p.Logger.Error("job page", "job", id, "err", err)
-		http.Error(w, "upbuild cannot read its database right now", http.StatusServiceUnavailable)
-		return
-	}
-	run, err := p.Store.Run(r.Context(), job.RunID)
-	if err != nil {
-		p.Logger.Error("job page", "job", id, "err", err)
-		http.Error(w, "upbuild cannot read its database right now", http.StatusServiceUnavailable)
-		return
-	}
-	if !run.Public() && !p.admin(r) {
-		// Without sign-in, nothing of a private project is shown.
-		http.Error(w, "This job belongs to a project that is not public. Its page needs sign-in, which this service does not offer yet.", http.StatusNotFound)
-		return
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	created := job.CreatedAt
-	if err := jobPage.Execute(w, map[string]any{"Job": job, "Run": run, "Created": &created}); err != nil {
-		p.Logger.Warn("render job page", "job", id, "err", err)
-	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	// Scripts and styles only from this server: an injected tag does nothing.
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("Cache-Control", "no-store")
+	_, _ = buf.WriteTo(w) // the client went away; nothing left to tell it
+}
+
+func notFound(w http.ResponseWriter, what string) {
+	http.Error(w, what+" does not exist, or belongs to a project that is not public. "+
+		"Pages of private projects need sign-in, which this service does not offer yet.", http.StatusNotFound)
+}
+
+func (p *Pages) unavailable(w http.ResponseWriter, what string, err error) {
+	p.Logger.Error(what, "err", err)
+	http.Error(w, "upbuild cannot read its database right now", http.StatusServiceUnavailable)
 }
 
 func (p *Pages) admin(r *http.Request) bool {
 	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	return ok && p.AdminToken != "" && subtle.ConstantTimeCompare([]byte(got), []byte(p.AdminToken)) == 1
+}
+
+// pathID reads a positive integer path parameter.
+func pathID(r *http.Request) (int64, bool) {
+	n, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	return n, err == nil && n > 0
 }
