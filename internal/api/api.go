@@ -26,6 +26,10 @@ type API struct {
 func (a *API) Register(mux *http.ServeMux) {
 	mux.Handle("GET /api/v1/deliveries", a.admin(http.HandlerFunc(a.deliveries)))
 	mux.Handle("GET /api/v1/rejections", a.admin(http.HandlerFunc(a.rejections)))
+	mux.HandleFunc("GET /api/v1/runs", a.runs)
+	mux.HandleFunc("GET /api/v1/runs/{id}", a.run)
+	mux.HandleFunc("GET /api/v1/jobs/{id}", a.job)
+	mux.HandleFunc("GET /api/v1/projects/{id}/runs", a.projectRuns)
 }
 
 type apiError struct {
