@@ -126,8 +126,10 @@ func mustGet(t *testing.T, url, token string) string {
 }
 
 // rows counts the run rows of a page's table.
-func rows(body string) int { return strings.Count(body, `<tr>
-<td><a href="/runs/`) }
+func rows(body string) int {
+	return strings.Count(body, `<tr>
+<td><a href="/runs/`)
+}
 
 func TestPagesShowPublicRunsAndHidePrivateOnes(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, dbURL string) {
