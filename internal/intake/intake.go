@@ -215,6 +215,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	eventHeader := r.Header.Get("X-Gitlab-Event")
+	if tooDeep(body, maxNesting) {
+		// GitLab's payloads nest a few levels; a body nobody could decode
+		// again (encoding/json stops at 10,000) is refused, not stored.
+		outcome = "malformed"
+		writeJSON(w, http.StatusBadRequest, reply{Error: fmt.Sprintf("malformed webhook payload: nested deeper than %d levels", maxNesting)})
+		return
+	}
 	norm, err := gitlabforge.Normalize(eventHeader, body)
 	if err != nil {
 		outcome = "malformed"
@@ -222,6 +229,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	eventLabel = norm.EventKind
+	if strings.ContainsRune(norm.Project.PathWithNamespace, 0) {
+		outcome = "malformed"
+		writeJSON(w, http.StatusBadRequest, reply{Error: "malformed webhook payload: the project path contains a NUL character"})
+		return
+	}
 
 	// 3. The token's scope against the payload.
 	bind, why := projectAllowed(inst, claims.Scope, rec, norm)
@@ -426,4 +438,36 @@ func (c *tokenCache) bound(id, projectID int64) {
 	}
 	it.rec.ProjectIDs = append(append([]int64(nil), it.rec.ProjectIDs...), projectID)
 	c.items[id] = it
+}
+
+// maxNesting bounds how deeply a webhook body may nest objects and arrays.
+const maxNesting = 256
+
+// tooDeep reports whether JSON text nests deeper than max. It only counts
+// brackets outside strings; validity is Normalize's business.
+func tooDeep(body []byte, max int) bool {
+	depth, inString, escaped := 0, false, false
+	for _, c := range body {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			depth++
+			if depth > max {
+				return true
+			}
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return false
 }

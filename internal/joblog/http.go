@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"upbuild.dev/upbuild/internal/blob"
 	"upbuild.dev/upbuild/internal/store"
 )
 
@@ -295,6 +296,12 @@ func (h *Handlers) artifact(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := r.PathValue("name")
+	if blob.CheckName(name) != nil {
+		// No artifact can have such a name; answer before it reaches a
+		// query (PostgreSQL refuses a NUL in text).
+		writeJSON(w, http.StatusNotFound, errorJSON{fmt.Sprintf("job %d has no artifact called %q", job.ID, name)})
+		return
+	}
 	rc, art, err := h.Artifacts.Open(r.Context(), job.ID, name)
 	if errors.Is(err, ErrNotFound) {
 		writeJSON(w, http.StatusNotFound, errorJSON{fmt.Sprintf("job %d has no artifact called %q", job.ID, name)})

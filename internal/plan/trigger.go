@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -392,6 +393,9 @@ func (in *input) loadConfig(ctx context.Context, t target) (*packitcfg.Config, c
 		return nil, extra, "", fmt.Errorf("read %s: %w", name, err)
 	}
 	cfg, err := packitcfg.Load(name, data, packitcfg.Options{RepoName: path.Base(t.source.PathWithNamespace), RepoFiles: files})
+	if err == nil {
+		err = pathsInsideRepo(name, cfg)
+	}
 	if err != nil {
 		return nil, extra, configErrorMessage(name, t.sha, err), nil
 	}
@@ -528,4 +532,27 @@ func (in *input) cachedFile(ctx context.Context, t target, name string) ([]byte,
 	}
 	in.p.files.put(key, data)
 	return data, nil
+}
+
+// pathsInsideRepo refuses a config whose package paths or spec files lie
+// outside the repository (absolute, or climbing out with ".."): nothing
+// would build, and no job should be planned to try.
+func pathsInsideRepo(file string, cfg *packitcfg.Config) error {
+	var errs []error
+	seen := map[string]bool{}
+	for _, j := range cfg.Jobs {
+		dir := "."
+		if len(j.Paths) > 0 {
+			dir = j.Paths[0]
+		}
+		for what, p := range map[string]string{"paths": dir, "specfile_path": filepath.Join(dir, j.SpecfilePath)} {
+			if p == "" || filepath.IsLocal(filepath.Clean(p)) || filepath.Clean(p) == "." || seen[what+p] {
+				continue
+			}
+			seen[what+p] = true
+			errs = append(errs, &packitcfg.Error{File: file, Line: j.Line, Column: j.Column,
+				Msg: fmt.Sprintf("%s %q points outside the repository", what, p)})
+		}
+	}
+	return errors.Join(errs...)
 }
