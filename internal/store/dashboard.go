@@ -14,6 +14,7 @@ type RunQuery struct {
 	ProjectID int64  // 0 for all
 	MRIID     int64  // 0 for all
 	Ref       string // branch or tag; empty for all
+	SHA       string // commit; empty for all
 	Trigger   string // pull_request, commit or release; empty for all
 	// PublicOnly leaves out runs of projects that are not public.
 	PublicOnly bool
@@ -37,6 +38,9 @@ func (s *Store) ListRuns(ctx context.Context, f RunQuery) ([]Run, error) {
 	}
 	if f.Ref != "" {
 		add("ref = ?", f.Ref)
+	}
+	if f.SHA != "" {
+		add("sha = ?", f.SHA)
 	}
 	if f.Trigger != "" {
 		add("trigger = ?", f.Trigger)

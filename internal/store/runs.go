@@ -348,40 +348,8 @@ type RunFilter struct {
 
 // Runs lists runs newest first.
 func (s *Store) Runs(ctx context.Context, f RunFilter) ([]Run, error) {
-	var where []string
-	var args []any
-	add := func(cond string, v any) { where = append(where, cond); args = append(args, v) }
-	if f.Instance != "" {
-		add("instance = ?", f.Instance)
-	}
-	if f.ProjectID != 0 {
-		add("project_id = ?", f.ProjectID)
-	}
-	if f.MRIID != 0 {
-		add("mr_iid = ?", f.MRIID)
-	}
-	if f.SHA != "" {
-		add("sha = ?", f.SHA)
-	}
-	if f.Trigger != "" {
-		add("trigger = ?", f.Trigger)
-	}
-	if f.BeforeID > 0 {
-		add("id < ?", f.BeforeID)
-	}
-	if f.Limit <= 0 || f.Limit > 1000 {
-		f.Limit = 100
-	}
-	query := `SELECT ` + runColumns + ` FROM runs`
-	if len(where) > 0 {
-		query += " WHERE " + strings.Join(where, " AND ")
-	}
-	query += fmt.Sprintf(" ORDER BY id DESC LIMIT %d", f.Limit)
-	rows, err := s.read.QueryContext(ctx, s.q(query), args...)
-	if err != nil {
-		return nil, fmt.Errorf("list runs: %w", err)
-	}
-	return scanRuns(rows)
+	return s.ListRuns(ctx, RunQuery{Instance: f.Instance, ProjectID: f.ProjectID, MRIID: f.MRIID, SHA: f.SHA,
+		Trigger: f.Trigger, BeforeID: f.BeforeID, Limit: f.Limit})
 }
 
 // SetJobState moves a job to a new state and records the matching commit
