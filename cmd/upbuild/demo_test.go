@@ -13,14 +13,16 @@ import (
 	"testing"
 	"time"
 
+	"upbuild.dev/upbuild/internal/exec"
 	"upbuild.dev/upbuild/internal/packitcfg"
 )
 
-// seedStatusNames are the statuses the simulator's sample project gets on a
-// merge request: its .packit.yaml builds copr_build for fedora-all.
+// seedStatusNames are the statuses the demo's sample project gets on a
+// merge request: its .packit.yaml builds copr_build for fedora-all and for
+// this machine (host-<arch>).
 func seedStatusNames(t *testing.T) []string {
 	t.Helper()
-	var names []string
+	names := []string{"rpm-build:host-" + exec.HostArch()}
 	for _, base := range packitcfg.DefaultAliasTable()["fedora-all"] {
 		names = append(names, "rpm-build:"+base+"-x86_64")
 	}

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"upbuild.dev/upbuild/internal/config"
+	upexec "upbuild.dev/upbuild/internal/exec"
 	"upbuild.dev/upbuild/internal/gitlabsim"
 	"upbuild.dev/upbuild/internal/hooktoken"
 	"upbuild.dev/upbuild/internal/server"
@@ -163,6 +164,15 @@ func (d *demo) startSimulator(ctx context.Context, reposDir string) (stop func()
 		return nil
 	}
 	if d.seed, err = gitlabsim.Seed(ctx, d.sim); err != nil {
+		return nil, errors.Join(fmt.Errorf("demo: %w", err), stop())
+	}
+	// Besides Fedora (which this machine has no build environment for),
+	// the sample project also builds on this machine itself, so the demo
+	// shows a real SRPM and RPM build in the sandbox.
+	if _, err := d.sim.CommitFiles(ctx, d.seed.Project.ID, "main", "Build on this machine too", []gitlabsim.FileChange{
+		{Path: ".packit.yaml", Content: demoPackit},
+		{Path: "hello.spec", Content: demoSpec},
+	}, d.seed.Maintainer.Username); err != nil {
 		return nil, errors.Join(fmt.Errorf("demo: %w", err), stop())
 	}
 	return stop, nil
@@ -460,3 +470,42 @@ func short(sha string) string {
 	}
 	return sha
 }
+
+// demoPackit builds on Fedora (skipped here: no build environment) and on
+// this machine's own target.
+var demoPackit = `specfile_path: hello.spec
+upstream_package_name: hello
+downstream_package_name: hello
+jobs:
+  - job: copr_build
+    trigger: pull_request
+    targets: [fedora-all, host-` + upexec.HostArch() + `]
+`
+
+// demoSpec builds from the archive Packit makes of the repository.
+const demoSpec = `Name:           hello
+Version:        1.0
+Release:        1%{?dist}
+Summary:        Says hello
+License:        MIT
+Source0:        hello-%{version}.tar.gz
+BuildArch:      noarch
+
+%description
+A tiny package for trying out upbuild.
+
+%prep
+%setup -q
+
+%build
+
+%install
+install -D -m 0755 hello.sh %{buildroot}%{_bindir}/hello
+
+%files
+%{_bindir}/hello
+
+%changelog
+* Mon Jan 01 2024 Alice <alice@example.com> - 1.0-1
+- First release
+`
