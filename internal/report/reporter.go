@@ -12,6 +12,8 @@ package report
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,6 +28,10 @@ import (
 // Defaults of Options.
 const (
 	DefaultPollInterval = 200 * time.Millisecond
+	// DefaultInFlightHold outlasts the forge client's request timeout (30
+	// s): by then a request a dead reporter left behind has been applied
+	// or dropped by GitLab.
+	DefaultInFlightHold = 35 * time.Second
 	DefaultConcurrency  = 8
 )
 
@@ -52,6 +58,10 @@ type Options struct {
 	PollInterval time.Duration
 	// Concurrency bounds parallel sends; 0 means DefaultConcurrency.
 	Concurrency int
+	// InFlightHold is how long a status another reporter (perhaps a
+	// killed process) began sending waits before this one sends it; 0
+	// means DefaultInFlightHold.
+	InFlightHold time.Duration
 }
 
 // Reporter drains the outboxes. It is safe for concurrent use.
@@ -63,6 +73,11 @@ type Reporter struct {
 	now         func() time.Time
 	poll        time.Duration
 	concurrency int
+	// id names this reporter in the status outbox's in-flight marks.
+	id string
+	// inFlightHold is how long a status another reporter began sending is
+	// left alone: that reporter may have died with the request on its way.
+	inFlightHold time.Duration
 
 	// wake is a one-slot nudge: a Wake during a pass makes the next pass
 	// start at once.
@@ -90,16 +105,25 @@ func New(opts Options) (*Reporter, error) {
 		return nil, fmt.Errorf("reporter: negative poll interval (%s) or concurrency (%d)", opts.PollInterval, opts.Concurrency)
 	}
 	r := &Reporter{
-		store:       opts.Store,
-		forges:      maps.Clone(opts.Forges),
-		publicURL:   opts.PublicURL,
-		log:         opts.Logger,
-		now:         opts.Now,
-		poll:        opts.PollInterval,
-		concurrency: opts.Concurrency,
-		wake:        make(chan struct{}, 1),
-		passing:     make(chan struct{}, 1),
-		noSkipped:   map[string]bool{},
+		store:        opts.Store,
+		forges:       maps.Clone(opts.Forges),
+		publicURL:    opts.PublicURL,
+		log:          opts.Logger,
+		now:          opts.Now,
+		poll:         opts.PollInterval,
+		concurrency:  opts.Concurrency,
+		wake:         make(chan struct{}, 1),
+		passing:      make(chan struct{}, 1),
+		noSkipped:    map[string]bool{},
+		inFlightHold: opts.InFlightHold,
+	}
+	var idBytes [8]byte
+	if _, err := rand.Read(idBytes[:]); err != nil {
+		return nil, fmt.Errorf("reporter: %w", err)
+	}
+	r.id = hex.EncodeToString(idBytes[:])
+	if r.inFlightHold == 0 {
+		r.inFlightHold = DefaultInFlightHold
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
@@ -171,7 +195,7 @@ func (r *Reporter) Flush(ctx context.Context) error {
 // time. It reports whether there was anything to send.
 func (r *Reporter) round(ctx context.Context) (bool, error) {
 	now := r.now()
-	statuses, err := r.store.DueStatuses(ctx, now, batchSize)
+	statuses, err := r.store.DueStatusesFor(ctx, now, batchSize, r.id, now.Add(-r.inFlightHold))
 	if err != nil {
 		return false, fmt.Errorf("reporter: %w", err)
 	}

@@ -50,6 +50,11 @@ func (r *Reporter) sendStatus(ctx context.Context, row store.StatusRow) error {
 			return fmt.Errorf("reporter: %w", err)
 		}
 	}
+	// Say we are sending: if this process dies with a request in flight,
+	// another reporter waits for it to land before sending newer states.
+	if err := r.store.MarkStatusSending(ctx, row, r.id, r.now()); err != nil {
+		return fmt.Errorf("reporter: %w", err)
+	}
 	if row.SentState == "" && state != forge.StatusPending {
 		// GitLab shows every status as pending first, then its outcome,
 		// even when the job finished before its first status went out.

@@ -122,9 +122,22 @@ func (s *Store) advanceStatus(ctx context.Context, tx *sql.Tx, jobID int64, jobS
 
 // DueStatuses returns statuses with something unsent whose retry time has come.
 func (s *Store) DueStatuses(ctx context.Context, now time.Time, limit int) ([]StatusRow, error) {
+	return s.DueStatusesFor(ctx, now, limit, "", time.Time{})
+}
+
+// DueStatusesFor is DueStatuses for the reporter called owner: a status
+// another reporter started sending after heldSince is left out, because
+// that reporter may have died with its request still on the way to GitLab.
+func (s *Store) DueStatusesFor(ctx context.Context, now time.Time, limit int, owner string, heldSince time.Time) ([]StatusRow, error) {
+	held := int64(0)
+	if !heldSince.IsZero() {
+		held = micros(heldSince)
+	}
 	rows, err := s.read.QueryContext(ctx, s.q(`SELECT instance, project_id, sha, name, job_id, ref, state, description, target_url,
 		mr_iid, target_project_id, version, sent_version, sent_state, attempts, last_error, updated_at
-		FROM status_outbox WHERE version > sent_version AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?`), micros(now), limit)
+		FROM status_outbox WHERE version > sent_version AND next_attempt_at <= ?
+			AND NOT (sending_at > ? AND sending_by <> ?)
+		ORDER BY next_attempt_at LIMIT ?`), micros(now), held, owner, limit)
 	if err != nil {
 		return nil, fmt.Errorf("due statuses: %w", err)
 	}
@@ -164,7 +177,8 @@ func scanStatuses(rows *sql.Rows) ([]StatusRow, error) {
 // MarkStatusSent records that version of a status reached the forge (or
 // will never, with a reason in note).
 func (s *Store) MarkStatusSent(ctx context.Context, r StatusRow, note string) error {
-	_, err := s.write.ExecContext(ctx, s.q(`UPDATE status_outbox SET sent_version = ?, sent_state = ?, attempts = 0, last_error = ?
+	_, err := s.write.ExecContext(ctx, s.q(`UPDATE status_outbox SET sent_version = ?, sent_state = ?, attempts = 0, last_error = ?,
+		sending_at = 0, sending_by = ''
 		WHERE instance = ? AND project_id = ? AND sha = ? AND name = ? AND sent_version < ?`),
 		r.Version, r.State, note, r.Instance, r.ProjectID, r.SHA, r.Name, r.Version)
 	if err != nil {
@@ -385,4 +399,15 @@ func (s *Store) MarkPlanned(ctx context.Context, deliveryIDs []int64) error {
 		}
 		return nil
 	})
+}
+
+// MarkStatusSending records that owner is about to send a status.
+func (s *Store) MarkStatusSending(ctx context.Context, r StatusRow, owner string, at time.Time) error {
+	_, err := s.write.ExecContext(ctx, s.q(`UPDATE status_outbox SET sending_at = ?, sending_by = ?
+		WHERE instance = ? AND project_id = ? AND sha = ? AND name = ?`),
+		micros(at), owner, r.Instance, r.ProjectID, r.SHA, r.Name)
+	if err != nil {
+		return fmt.Errorf("mark status sending: %w", err)
+	}
+	return nil
 }

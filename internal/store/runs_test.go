@@ -250,3 +250,39 @@ func TestStartJobHonoursProjectAndNamespaceCaps(t *testing.T) {
 		}
 	})
 }
+
+// A status another reporter began sending is left alone until the hold
+// has passed: that reporter may have died with its request in flight.
+func TestStatusesInFlightElsewhereAreHeld(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		s := open(t, dbURL)
+		ctx := context.Background()
+		if _, err := s.ApplyPlan(ctx, samplePlan("k1", 3), statusFor); err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now()
+		due, _ := s.DueStatuses(ctx, now, 10)
+		if err := s.MarkStatusSending(ctx, due[0], "dead-reporter", now); err != nil {
+			t.Fatal(err)
+		}
+		hold := 35 * time.Second
+		mine, _ := s.DueStatusesFor(ctx, now, 10, "me", now.Add(-hold))
+		if len(mine) != 1 || mine[0].Name == due[0].Name {
+			t.Fatalf("while held, another reporter got %+v", mine)
+		}
+		theirs, _ := s.DueStatusesFor(ctx, now, 10, "dead-reporter", now.Add(-hold))
+		if len(theirs) != 2 {
+			t.Fatalf("the sender itself got %d rows, want 2", len(theirs))
+		}
+		later := now.Add(hold + time.Second)
+		if after, _ := s.DueStatusesFor(ctx, later, 10, "me", later.Add(-hold)); len(after) != 2 {
+			t.Fatalf("after the hold another reporter got %d rows, want 2", len(after))
+		}
+		if err := s.MarkStatusSent(ctx, due[0], ""); err != nil {
+			t.Fatal(err)
+		}
+		if rows, _ := s.DueStatusesFor(ctx, now, 10, "me", now.Add(-hold)); len(rows) != 1 {
+			t.Fatalf("after the send: %d due, want the other status only", len(rows))
+		}
+	})
+}
