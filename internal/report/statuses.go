@@ -55,7 +55,9 @@ func (r *Reporter) sendStatus(ctx context.Context, row store.StatusRow) error {
 	if err := r.store.MarkStatusSending(ctx, row, r.id, r.now()); err != nil {
 		return fmt.Errorf("reporter: %w", err)
 	}
-	if row.SentState == "" && state != forge.StatusPending {
+	// A send that began before and never finished (a crash) may already
+	// have put a state on GitLab: then pending-first would go backwards.
+	if row.SentState == "" && !row.Attempted && state != forge.StatusPending {
 		// GitLab shows every status as pending first, then its outcome,
 		// even when the job finished before its first status went out.
 		got, err := f.SetCommitStatus(ctx, row.ProjectID, row.SHA, forge.StatusUpdate{

@@ -35,6 +35,9 @@ type StatusRow struct {
 	Attempts    int
 	LastError   string
 	UpdatedAt   time.Time
+	// Attempted says a send of this status began before (by any reporter)
+	// and was not recorded as done: GitLab may already show some state.
+	Attempted bool
 }
 
 // GitLabState maps a job state to the commit status state that shows it.
@@ -134,7 +137,7 @@ func (s *Store) DueStatusesFor(ctx context.Context, now time.Time, limit int, ow
 		held = micros(heldSince)
 	}
 	rows, err := s.read.QueryContext(ctx, s.q(`SELECT instance, project_id, sha, name, job_id, ref, state, description, target_url,
-		mr_iid, target_project_id, version, sent_version, sent_state, attempts, last_error, updated_at
+		mr_iid, target_project_id, version, sent_version, sent_state, attempts, last_error, updated_at, sending_at
 		FROM status_outbox WHERE version > sent_version AND next_attempt_at <= ?
 			AND NOT (sending_at > ? AND sending_by <> ?)
 		ORDER BY next_attempt_at LIMIT ?`), micros(now), held, owner, limit)
@@ -147,7 +150,7 @@ func (s *Store) DueStatusesFor(ctx context.Context, now time.Time, limit int, ow
 // StatusesOf lists the status rows of a commit, for checks and pages.
 func (s *Store) StatusesOf(ctx context.Context, instance string, projectID int64, sha string) ([]StatusRow, error) {
 	rows, err := s.read.QueryContext(ctx, s.q(`SELECT instance, project_id, sha, name, job_id, ref, state, description, target_url,
-		mr_iid, target_project_id, version, sent_version, sent_state, attempts, last_error, updated_at
+		mr_iid, target_project_id, version, sent_version, sent_state, attempts, last_error, updated_at, sending_at
 		FROM status_outbox WHERE instance = ? AND project_id = ? AND sha = ? ORDER BY name`), instance, projectID, sha)
 	if err != nil {
 		return nil, fmt.Errorf("list statuses: %w", err)
@@ -160,12 +163,13 @@ func scanStatuses(rows *sql.Rows) ([]StatusRow, error) {
 	var out []StatusRow
 	for rows.Next() {
 		var r StatusRow
-		var updated int64
+		var updated, sending int64
 		if err := rows.Scan(&r.Instance, &r.ProjectID, &r.SHA, &r.Name, &r.JobID, &r.Ref, &r.State, &r.Description, &r.TargetURL,
-			&r.MRIID, &r.TargetProjectID, &r.Version, &r.SentVersion, &r.SentState, &r.Attempts, &r.LastError, &updated); err != nil {
+			&r.MRIID, &r.TargetProjectID, &r.Version, &r.SentVersion, &r.SentState, &r.Attempts, &r.LastError, &updated, &sending); err != nil {
 			return nil, fmt.Errorf("scan status: %w", err)
 		}
 		r.UpdatedAt = fromMicros(updated)
+		r.Attempted = sending != 0
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
