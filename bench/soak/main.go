@@ -53,7 +53,7 @@ type options struct {
 
 func main() {
 	opts := options{out: os.Stdout}
-	smoke := flag.Bool("smoke", false, "60-second smoke mode: 40 s of load and chaos, then up to 20 s to settle")
+	smoke := flag.Bool("smoke", false, "smoke mode: 40 s of load and chaos, then up to 50 s to settle (a status a killed upbuild was sending is held 35 s)")
 	flag.DurationVar(&opts.duration, "duration", 10*time.Minute, "how long the load and the chaos run")
 	flag.DurationVar(&opts.settle, "settle", 2*time.Minute, "how long to wait after the load for every delivery and job to finish")
 	flag.Float64Var(&opts.rate, "rate", 4, "events a second (MRs, pushes, comments, duplicate deliveries)")
@@ -67,7 +67,7 @@ func main() {
 	flag.StringVar(&opts.workDir, "work-dir", "", "keep logs and data here (default: a temporary dir, removed after a passing run)")
 	flag.Parse()
 	if *smoke {
-		opts.duration, opts.settle, opts.chaosEvery = 40*time.Second, 20*time.Second, 4*time.Second
+		opts.duration, opts.settle, opts.chaosEvery = 40*time.Second, 50*time.Second, 4*time.Second
 	}
 	if flag.NArg() > 0 || opts.duration <= 0 || opts.rate <= 0 || opts.projects <= 0 || opts.chaosEvery <= 0 {
 		fmt.Fprintln(os.Stderr, "bench/soak: want positive -duration, -rate, -projects and -chaos-every, and no arguments")
