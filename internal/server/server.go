@@ -268,16 +268,24 @@ func (s *Server) startBackground(ctx context.Context) (stop func(), err error) {
 		cancel()
 		return nil, err
 	}
-	// Jobs queued in the store but never handed to the queue (a crash in
-	// between) are enqueued again; enqueueing is idempotent.
-	if ids, err := s.store.QueuedJobIDs(runCtx); err != nil {
-		s.log.Warn("recover queued jobs", "err", err)
-	} else if len(ids) > 0 {
-		if err := s.queue.Enqueue(runCtx, ids...); err != nil {
-			s.log.Warn("recover queued jobs", "err", err)
+	// Jobs queued in the store but never handed to the queue (a crash, or
+	// a database restart, between planning and enqueueing) are enqueued
+	// again now and every half minute; enqueueing is idempotent.
+	s.requeue(runCtx)
+	done := make(chan struct{}, 5)
+	go func() {
+		defer func() { done <- struct{}{} }()
+		t := time.NewTicker(30 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-runCtx.Done():
+				return
+			case <-t.C:
+				s.requeue(runCtx)
+			}
 		}
-	}
-	done := make(chan struct{}, 4)
+	}()
 	go func() { s.intake.Run(runCtx); done <- struct{}{} }()
 	go func() { _ = s.planner.Run(runCtx); done <- struct{}{} }()
 	go func() { _ = s.reporter.Run(runCtx); done <- struct{}{} }()
@@ -290,10 +298,25 @@ func (s *Server) startBackground(ctx context.Context) (stop func(), err error) {
 			s.log.Warn("stop queue", "err", err)
 		}
 		cancel()
-		for range 4 {
+		for range 5 {
 			<-done
 		}
 	}, nil
+}
+
+// requeue hands the queue every job the store has as queued.
+func (s *Server) requeue(ctx context.Context) {
+	ids, err := s.store.QueuedJobIDs(ctx)
+	if err != nil {
+		s.log.Warn("recover queued jobs", "err", err)
+		return
+	}
+	if len(ids) == 0 {
+		return
+	}
+	if err := s.queue.Enqueue(ctx, ids...); err != nil {
+		s.log.Warn("recover queued jobs", "err", err)
+	}
 }
 
 // Serve listens on the configured address until ctx ends, then shuts down
