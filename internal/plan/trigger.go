@@ -424,20 +424,13 @@ func configErrorMessage(file, sha string, err error) string {
 	fmt.Fprintf(&b, "upbuild could not use `%s` at commit %s, so nothing runs for it:\n\n", file, short)
 	list := packitcfg.Errors(err)
 	if len(list) == 0 {
-		fmt.Fprintf(&b, "- %s\n", escapeMarkdown(err.Error()))
+		fmt.Fprintf(&b, "- %s\n", summary.Escape(err.Error()))
 	}
 	for _, e := range list {
-		fmt.Fprintf(&b, "- `%s` line %d, column %d: %s\n", file, e.Line, e.Column, escapeMarkdown(e.Msg))
+		fmt.Fprintf(&b, "- `%s` line %d, column %d: %s\n", file, e.Line, e.Column, summary.Escape(e.Msg))
 	}
 	b.WriteString("\nCheck it locally with `upbuild config check " + file + "`.")
 	return b.String()
-}
-
-// escapeMarkdown keeps text from a repository from turning into markup or
-// mentions in a comment.
-func escapeMarkdown(s string) string {
-	r := strings.NewReplacer("\\", "\\\\", "`", "\\`", "*", "\\*", "_", "\\_", "[", "\\[", "]", "\\]", "<", "&lt;", ">", "&gt;", "@", "@\u200b", "#", "\\#", "|", "\\|")
-	return r.Replace(s)
 }
 
 func truncate(s string, n int) string {

@@ -45,9 +45,15 @@ func Render(run store.Run, jobs []store.Job, publicURL string) string {
 }
 
 // Cell makes text from a repository or a user safe inside a Markdown table
-// cell: no markup, no mentions, no line breaks, no column breaks.
+// cell: Escape, and no line breaks (they would end the row).
 func Cell(s string) string {
-	r := strings.NewReplacer("\\", "\\\\", "|", "\\|", "\n", " ", "\r", " ", "`", "\\`", "*", "\\*", "_", "\\_",
+	return Escape(strings.NewReplacer("\n", " ", "\r", " ").Replace(s))
+}
+
+// Escape makes text from a repository or a user safe in a Markdown comment:
+// no markup, no mentions, no column breaks.
+func Escape(s string) string {
+	r := strings.NewReplacer("\\", "\\\\", "|", "\\|", "`", "\\`", "*", "\\*", "_", "\\_",
 		"[", "\\[", "]", "\\]", "<", "&lt;", ">", "&gt;", "@", "@\u200b", "#", "\\#")
 	return r.Replace(s)
 }
