@@ -28,6 +28,7 @@ import (
 	"strings"
 	"time"
 
+	"upbuild.dev/upbuild/internal/access"
 	"upbuild.dev/upbuild/internal/joblog"
 	"upbuild.dev/upbuild/internal/store"
 )
@@ -44,7 +45,9 @@ type Pages struct {
 	// AdminToken lets an operator see private projects' pages until sign-in
 	// exists ("Authorization: Bearer <token>").
 	AdminToken string
-	Logger     *slog.Logger
+	// Access signs people in and decides what they may see and do.
+	Access *access.Guard
+	Logger *slog.Logger
 }
 
 //go:embed templates/*.html
@@ -59,6 +62,9 @@ func (p *Pages) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /p/{host}/{path...}", p.project)
 	mux.HandleFunc("GET /runs/{id}", p.run)
 	mux.HandleFunc("GET /jobs/{id}", p.job)
+	p.registerSettings(mux)
+	p.registerManage(mux)
+	p.registerJobActions(mux)
 	static, err := fs.Sub(staticFiles, "static")
 	if err != nil {
 		panic(err) // the directory is embedded above; only a broken build lacks it
