@@ -9,9 +9,9 @@ import (
 // AuditEntry is one thing a person did to a project through upbuild: issued
 // or revoked a token, changed settings, approved, re-ran or cancelled.
 type AuditEntry struct {
-	ID        int64     `json:"id"`
-	Instance  string    `json:"instance"`
-	ProjectID int64     `json:"project_id"`
+	ID        int64  `json:"id"`
+	Instance  string `json:"instance"`
+	ProjectID int64  `json:"project_id"`
 	// Actor is who did it, as "username" on the instance, or "operator"
 	// for the admin token and the CLI.
 	Actor string `json:"actor"`
