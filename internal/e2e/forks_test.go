@@ -133,6 +133,14 @@ func TestApprovalGateHoldsForkMRsUntilADeveloperApproves(t *testing.T) {
 			em := e.sim.AwardEmoji(approve.ID)
 			return len(em) == 1 && em[0].Name == "eyes", fmt.Sprint(em)
 		})
+		audit, err := e.srv.Store().AuditLog(e.ctx, e.sim.BaseURL(), p.ID, 0, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(audit) != 1 || audit[0].Actor != dave.Username || audit[0].Action != "run.approve" ||
+			!strings.Contains(audit[0].Detail, mr.HeadSHA[:12]) {
+			t.Fatalf("audit log after the approval = %+v, want one run.approve by %s", audit, dave.Username)
+		}
 		// A new commit needs a new approval.
 		sha2, err := e.sim.PushCommits(e.ctx, fork.ID, "fix", "mallory", gitlabsim.CommitSpec{Message: "more",
 			Changes: []gitlabsim.FileChange{{Path: "README", Content: "more\n"}}})

@@ -132,6 +132,12 @@ func (in *input) approve(ctx context.Context, t target, mr store.MRRef) error {
 	if err := in.p.opts.Store.AddActions(ctx, in.eyes()); err != nil {
 		return err
 	}
+	// The project's audit log shows who let a fork's code run.
+	if _, err := in.p.opts.Store.AppendAudit(ctx, store.AuditEntry{Instance: mr.Instance, ProjectID: mr.ProjectID,
+		Actor: in.ev.Actor.Username, Action: "run.approve",
+		Detail: fmt.Sprintf("approved commit %.12s of !%d with /packit approve (%d jobs released)", t.sha, mr.IID, len(ids))}); err != nil {
+		return err
+	}
 	if len(ids) > 0 {
 		if err := in.p.opts.Enqueue(ctx, ids...); err != nil {
 			in.p.opts.Logger.Error("enqueue approved jobs", "jobs", ids, "err", err)
