@@ -21,6 +21,8 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case strings.HasPrefix(path, "/api/v4/"):
 		s.serveAPI(w, r, strings.TrimPrefix(path, "/api/v4/"))
+	case strings.HasPrefix(path, "/oauth/") || path == "/users/sign_in":
+		s.serveOAuth(w, r)
 	case strings.Contains(path, ".git/"):
 		s.serveGit(w, r)
 	default:
@@ -183,9 +185,13 @@ func (s *Simulator) serveAPI(w http.ResponseWriter, r *http.Request, path string
 	q := &request{w: w, r: r}
 	if token := requestToken(r); token != "" {
 		s.mu.Lock()
-		q.user = s.userByTokenLocked(token)
+		user, scopeErr := s.apiUserLocked(token, r.Method, strings.Split(strings.Trim(path, "/"), "/"))
 		s.mu.Unlock()
-		if q.user == nil {
+		if scopeErr != nil {
+			writeJSON(w, scopeErr.status, scopeErr.body)
+			return
+		}
+		if q.user = user; q.user == nil {
 			writeJSON(w, errUnauthorized.status, errUnauthorized.body)
 			return
 		}

@@ -197,6 +197,7 @@ type Simulator struct {
 	faults     []*activeFault
 	limits     *rateLimiter
 	webhooks   *hookSender
+	oauth      oauthState // the OAuth2 provider (oauth.go)
 }
 
 // New makes a simulator with no users or projects.
