@@ -16,8 +16,13 @@ package access
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -25,6 +30,7 @@ import (
 
 	"upbuild.dev/upbuild/internal/forge"
 	"upbuild.dev/upbuild/internal/store"
+	"upbuild.dev/upbuild/internal/token"
 )
 
 // Action is something a person wants to do on a project.
@@ -93,7 +99,8 @@ type OAuthApp struct {
 // Options configure a Guard.
 type Options struct {
 	Store *store.Store
-	// Forges answer the access-level question, by instance base URL.
+	// Forges answer the access-level question, by normalised instance base
+	// URL (as runs store it).
 	Forges map[string]forge.Forge
 	// Apps are the OAuth2 applications, by instance base URL. An instance
 	// without one offers no sign-in.
@@ -107,15 +114,44 @@ type Options struct {
 	// SessionTTL is how long a sign-in lasts; 0 means 7 days.
 	SessionTTL time.Duration
 	Logger     *slog.Logger
+	// HTTPClient talks to GitLab's /oauth/token and /api/v4/user during
+	// sign-in; nil means a client with a 30-second timeout.
+	HTTPClient *http.Client
+	// Now is the clock; nil means time.Now. Tests move it to expire
+	// sessions and sign-ins.
+	Now func() time.Time
 }
 
 // ErrCSRF is returned by CheckCSRF for a form that did not come from a
 // page of this service.
 var ErrCSRF = errors.New("the form's CSRF token is missing or wrong; reload the page and try again")
 
+// ErrUnavailable is returned by Allowed when GitLab could not be asked for
+// the viewer's access level. Nothing is allowed on a guess: answer 503.
+var ErrUnavailable = errors.New("GitLab could not tell upbuild your access level right now; try again in a minute")
+
+const (
+	// SessionCookie holds the session's random value; the database has
+	// only its SHA-256.
+	SessionCookie = "upbuild_session"
+	// signInCookie binds a sign-in in progress to the browser that
+	// started it, so a callback URL sent to someone else signs nobody in.
+	signInCookie = "upbuild_signin"
+	// signInTTL is how long a sign-in may stay at GitLab.
+	signInTTL = 10 * time.Minute
+)
+
 // Guard signs people in and decides what they may do.
 type Guard struct {
-	opts Options
+	opts   Options
+	log    *slog.Logger
+	now    func() time.Time
+	client *http.Client
+	// apps and forges are keyed by normalised instance URL.
+	apps      map[string]OAuthApp
+	forges    map[string]forge.Forge
+	crossSite *http.CrossOriginProtection
+	levels    *levelCache
 }
 
 // New builds a Guard.
@@ -123,22 +159,73 @@ func New(opts Options) (*Guard, error) {
 	if opts.Store == nil {
 		return nil, errors.New("access: a store is required")
 	}
-	return &Guard{opts: opts}, nil
+	if opts.LevelTTL <= 0 {
+		opts.LevelTTL = time.Minute
+	}
+	if opts.SessionTTL <= 0 {
+		opts.SessionTTL = 7 * 24 * time.Hour
+	}
+	g := &Guard{opts: opts, log: opts.Logger, now: opts.Now, client: opts.HTTPClient,
+		apps: map[string]OAuthApp{}, forges: map[string]forge.Forge{}, crossSite: http.NewCrossOriginProtection()}
+	if g.log == nil {
+		g.log = slog.New(slog.DiscardHandler)
+	}
+	if g.now == nil {
+		g.now = time.Now
+	}
+	if g.client == nil {
+		g.client = &http.Client{Timeout: 30 * time.Second}
+	}
+	g.levels = newLevelCache(opts.LevelTTL, g.now)
+	for raw, app := range opts.Apps {
+		key, err := token.NormalizeInstanceURL(raw)
+		if err != nil {
+			return nil, fmt.Errorf("access: OAuth app for %q: %w", raw, err)
+		}
+		if app.ClientID == "" || app.ClientSecret == "" {
+			return nil, fmt.Errorf("access: the OAuth app for %s needs a client ID and a secret", key)
+		}
+		if opts.PublicURL == "" {
+			return nil, errors.New("access: sign-in needs the public URL for its redirect URI")
+		}
+		g.apps[key] = app
+	}
+	for raw, f := range opts.Forges {
+		key, err := token.NormalizeInstanceURL(raw)
+		if err != nil {
+			return nil, fmt.Errorf("access: forge for %q: %w", raw, err)
+		}
+		g.forges[key] = f
+	}
+	return g, nil
 }
-
-// Register adds the sign-in routes to mux:
-//
-//	GET  /signin?instance=<url>&return_to=<path>  to GitLab's authorize page
-//	GET  /signin/callback                         back from GitLab
-//	POST /signout                                 (CSRF-checked)
-func (g *Guard) Register(mux *http.ServeMux) {}
 
 // Viewer is who made r: the admin token, a valid session, or nobody.
 func (g *Guard) Viewer(r *http.Request) (Viewer, bool) {
 	if g.operator(r) {
 		return Viewer{Operator: true}, true
 	}
-	return Viewer{}, false
+	s, ok := g.session(r)
+	if !ok {
+		return Viewer{}, false
+	}
+	return Viewer{Instance: s.Instance, UserID: s.UserID, Username: s.Username, Name: s.DisplayName}, true
+}
+
+// session is r's signed-in session, if its cookie names a live one.
+func (g *Guard) session(r *http.Request) (store.WebSession, bool) {
+	c, err := r.Cookie(SessionCookie)
+	if err != nil || c.Value == "" {
+		return store.WebSession{}, false
+	}
+	s, err := g.opts.Store.WebSession(r.Context(), hashHex(c.Value), g.now())
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			g.log.Warn("read session", "err", err)
+		}
+		return store.WebSession{}, false
+	}
+	return s, true
 }
 
 func (g *Guard) operator(r *http.Request) bool {
@@ -148,23 +235,96 @@ func (g *Guard) operator(r *http.Request) bool {
 
 // Allowed says whether r's viewer may do a on p. Anyone may SeePrivate a
 // public project. A viewer signed in at another instance may do nothing
-// beyond that. A forge error is returned, not guessed at.
+// beyond that. A forge error is returned, not guessed at: it matches
+// ErrUnavailable.
 func (g *Guard) Allowed(ctx context.Context, r *http.Request, p Project, a Action) (bool, error) {
 	if g.operator(r) {
 		return true, nil
 	}
-	return p.Public && a == SeePrivate, nil
+	if p.Public && a == SeePrivate {
+		return true, nil
+	}
+	v, ok := g.Viewer(r)
+	if !ok {
+		return false, nil
+	}
+	instance, err := token.NormalizeInstanceURL(p.Instance)
+	if err != nil || instance != v.Instance {
+		return false, nil
+	}
+	level, err := g.level(ctx, instance, p.ID, v.UserID)
+	if err != nil {
+		return false, err
+	}
+	return level >= a.Needs(), nil
+}
+
+// level is the user's access level on the project, from the cache or
+// from GitLab with the bot's token.
+func (g *Guard) level(ctx context.Context, instance string, projectID, userID int64) (forge.AccessLevel, error) {
+	key := levelKey{instance: instance, projectID: projectID, userID: userID}
+	if l, ok := g.levels.get(key); ok {
+		return l, nil
+	}
+	f, ok := g.forges[instance]
+	if !ok {
+		return forge.NoAccess, fmt.Errorf("%w (upbuild has no bot token for %s)", ErrUnavailable, instance)
+	}
+	l, err := f.AccessLevel(ctx, projectID, userID)
+	if err != nil {
+		g.log.Warn("ask GitLab for an access level", "instance", instance, "project_id", projectID, "user_id", userID, "err", err)
+		return forge.NoAccess, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	g.levels.put(key, l)
+	return l, nil
 }
 
 // CSRFToken is the token to put into a form's "csrf" field; empty when
 // nobody is signed in.
-func (g *Guard) CSRFToken(r *http.Request) string { return "" }
+func (g *Guard) CSRFToken(r *http.Request) string {
+	s, ok := g.session(r)
+	if !ok {
+		return ""
+	}
+	return s.CSRFToken
+}
 
-// CheckCSRF verifies a POSTed form's "csrf" field against r's session.
-// Requests with the admin token need none: they carry no cookie.
+// CheckCSRF verifies a POSTed form's "csrf" field (or an X-CSRF-Token
+// header) against r's session, and refuses requests a browser marks as
+// cross-origin (Sec-Fetch-Site, Origin). Requests with the admin token need
+// none: they carry no cookie.
 func (g *Guard) CheckCSRF(r *http.Request) error {
 	if g.operator(r) {
 		return nil
 	}
-	return ErrCSRF
+	if err := g.crossSite.Check(r); err != nil {
+		return ErrCSRF
+	}
+	s, ok := g.session(r)
+	if !ok {
+		return ErrCSRF
+	}
+	got := r.Header.Get("X-CSRF-Token")
+	if got == "" {
+		got = r.PostFormValue("csrf")
+	}
+	if got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(s.CSRFToken)) != 1 {
+		return ErrCSRF
+	}
+	return nil
+}
+
+// hashHex is the SHA-256 of a secret, as stored.
+func hashHex(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
+// randomToken is 32 random bytes, URL-safe.
+func randomToken() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("random token: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
 }
