@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"upbuild.dev/upbuild/internal/gitfetch"
+	"upbuild.dev/upbuild/internal/gitlabsim"
 )
 
 // addHistory appends commits to the project's main branch straight into the
@@ -75,4 +76,40 @@ func BenchmarkCheckout(b *testing.B) {
 			git(b, dest, "-c", "protocol.file.allow=always", "checkout", "--quiet", "--detach", req.SHA)
 		}
 	})
+}
+
+// BenchmarkCheckoutMergeRequest measures what a job of bench/srpm costs in
+// the checkout: a new commit on a merge request's branch, fetched into a
+// warm cache and merged onto the target branch in a fresh work tree.
+func BenchmarkCheckoutMergeRequest(b *testing.B) {
+	w := newWorld(b)
+	ctx := context.Background()
+	f := newFetcher(b, gitfetch.Options{})
+	checkout := func(i int) {
+		b.StopTimer()
+		branch := fmt.Sprintf("change-%d", i)
+		source := must[string](b)(w.sim.PushCommits(ctx, w.project.ID, branch, "alice", gitlabsim.CommitSpec{
+			Message: "Change", Changes: []gitlabsim.FileChange{{Path: "README", Content: fmt.Sprintf("change %d\n", i)}},
+		}))
+		mr := must[gitlabsim.MergeRequest](b)(w.sim.OpenMergeRequest(ctx, gitlabsim.MergeRequestSpec{
+			ProjectID: w.project.ID, SourceBranch: branch, TargetBranch: "main", Author: "alice",
+		}))
+		req := w.request(b, nil)
+		req.SHA, req.Ref = source, ""
+		req.MR = &gitfetch.MRMerge{TargetBranch: "main", SourceRef: fmt.Sprintf("refs/merge-requests/%d/head", mr.IID)}
+		b.StartTimer()
+		res, err := f.Checkout(ctx, req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if res.MergedSHA == "" || res.MergeFellBack {
+			b.Fatalf("not merged: %+v", res)
+		}
+	}
+	checkout(0) // fills the cache
+	i := 1
+	for b.Loop() {
+		checkout(i)
+		i++
+	}
 }
