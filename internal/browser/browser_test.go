@@ -157,17 +157,21 @@ func (b *browser) screenshot(name string) {
 	b.t.Logf("screenshot: %s", file)
 }
 
-// screenshotDir is $UPBUILD_TEST_ARTIFACTS, or else test-artifacts/screenshots
-// at the repository's root, created if needed.
+// screenshotDir is $UPBUILD_TEST_ARTIFACTS, or else test-artifacts/screenshots,
+// created if needed. Relative paths are from the repository's root, where
+// scripts/test runs, not from the package directory go test runs in.
 func screenshotDir(t *testing.T) string {
 	t.Helper()
 	dir := os.Getenv("UPBUILD_TEST_ARTIFACTS")
 	if dir == "" {
+		dir = filepath.Join("test-artifacts", "screenshots")
+	}
+	if !filepath.IsAbs(dir) {
 		root, err := repoRoot()
 		if err != nil {
 			t.Fatalf("find where to save screenshots: %v", err)
 		}
-		dir = filepath.Join(root, "test-artifacts", "screenshots")
+		dir = filepath.Join(root, dir)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatalf("screenshot directory: %v", err)
