@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -186,5 +187,54 @@ func TestRerunJobRuns(t *testing.T) {
 		if !regexp.MustCompile(`Re-run of run #\d+, asked for by operator\.`).MatchString(run.body) {
 			t.Fatalf("the new run does not say what it re-runs:\n%s", run.body)
 		}
+	})
+}
+
+// apiJob is the part of a JobJSON the tests read.
+type apiJob struct {
+	ID    int64  `json:"id"`
+	State string `json:"state"`
+}
+
+// apiAnswer is any answer of the job actions API: an error, a job, or a re-run.
+type apiAnswer struct {
+	Error string `json:"error"`
+	apiJob
+	RunID int64    `json:"run_id"`
+	Jobs  []apiJob `json:"jobs"`
+}
+
+func TestJobActionsAPI(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		s := newStack(t, dbURL, 0)
+		p, mr := s.connectedMR(gitlabsim.Private)
+		tests := s.statuses(p, mr.HeadSHA)[testsStatus].job
+		var body apiAnswer
+		call := func(action string, operator bool, want int) {
+			t.Helper()
+			resp := s.do(http.MethodPost, "/api/v1/jobs/"+tests+"/"+action, url.Values{}, operator)
+			body = apiAnswer{}
+			if err := json.Unmarshal([]byte(resp.body), &body); err != nil || resp.status != want {
+				t.Fatalf("%s: %d %s (%v), want %d", action, resp.status, resp.body, err, want)
+			}
+		}
+		call("cancel", false, http.StatusForbidden)
+		if !strings.Contains(body.Error, "CSRF") {
+			t.Fatalf("cancel without a token says %q", body.Error)
+		}
+		call("rerun", true, http.StatusConflict)
+		call("cancel", true, http.StatusOK)
+		if body.State != "canceled" || fmt.Sprint(body.ID) != tests {
+			t.Fatalf("cancel answered job %d in state %q", body.ID, body.State)
+		}
+		call("cancel", true, http.StatusConflict)
+		call("rerun", true, http.StatusCreated)
+		if body.RunID == 0 || len(body.Jobs) != 1 || body.Jobs[0].State != "queued" {
+			t.Fatalf("re-run answered %+v", body)
+		}
+		rerun := fmt.Sprint(body.Jobs[0].ID)
+		s.waitStatuses(p, mr.HeadSHA, "the re-run's pending status", func(got map[string]status) bool {
+			return got[testsStatus] == status{"pending", rerun}
+		})
 	})
 }

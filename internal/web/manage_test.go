@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"upbuild.dev/upbuild/internal/access"
+	"upbuild.dev/upbuild/internal/api"
 	"upbuild.dev/upbuild/internal/config"
 	"upbuild.dev/upbuild/internal/gitlabsim"
 	"upbuild.dev/upbuild/internal/hooktoken"
@@ -113,17 +114,22 @@ func newStack(t *testing.T, dbURL string, workers int) *stack {
 	}
 	pages := &web.Pages{Store: srv.Store(), PublicURL: up.URL, AdminToken: operatorToken, Access: guard, Logger: log}
 	mux := http.NewServeMux()
+	cancel := func(ctx context.Context, jobID int64) error {
+		if err := q.Cancel(ctx, jobID); err != nil && !errors.Is(err, queue.ErrNotFound) {
+			return err
+		}
+		return nil
+	}
+	jobs := &api.JobActions{Store: srv.Store(), Access: guard, PublicURL: up.URL, Enqueue: q.Enqueue, Cancel: cancel,
+		Changed: srv.Reporter().Wake, Logger: log}
+	mux.HandleFunc("POST /api/v1/jobs/{id}/rerun", jobs.HandleRerun)
+	mux.HandleFunc("POST /api/v1/jobs/{id}/cancel", jobs.HandleCancel)
 	(&web.SelfService{
 		Pages:   pages,
 		Tokens:  &hooktoken.Manager{Store: srv.Store(), Keyring: ring, PublicURL: up.URL, Instances: []string{instance}},
 		Forges:  forges,
 		Enqueue: q.Enqueue,
-		Cancel: func(ctx context.Context, jobID int64) error {
-			if err := q.Cancel(ctx, jobID); err != nil && !errors.Is(err, queue.ErrNotFound) {
-				return err
-			}
-			return nil
-		},
+		Cancel:  cancel,
 		Changed: srv.Reporter().Wake,
 	}).Register(mux)
 	mux.Handle("/", srv.Handler())
