@@ -71,6 +71,9 @@ type Planner struct {
 	nothing []int64
 	// files caches what was read at a commit (tree listings, config files).
 	files *commitCache
+	// recorded holds a digest of the default-branch config last recorded
+	// per project, so an unchanged one is not written again.
+	recorded map[string][32]byte
 }
 
 // commitCache is a small bounded map of what the planner read at commits.
@@ -133,7 +136,7 @@ func New(opts Options) (*Planner, error) {
 		opts.Policy.Aliases = packitcfg.DefaultAliasTable()
 	}
 	return &Planner{opts: opts, wake: make(chan struct{}, 1), retry: map[int64]time.Time{},
-		fails: map[int64]int{}, bots: map[string]forge.User{}, files: newCommitCache(512)}, nil
+		fails: map[int64]int{}, bots: map[string]forge.User{}, files: newCommitCache(512), recorded: map[string][32]byte{}}, nil
 }
 
 // Wake makes the planner look for new deliveries at once.

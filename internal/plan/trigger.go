@@ -12,6 +12,7 @@ import (
 
 	"upbuild.dev/upbuild/internal/forge"
 	"upbuild.dev/upbuild/internal/packitcfg"
+	"upbuild.dev/upbuild/internal/settings"
 	"upbuild.dev/upbuild/internal/store"
 	"upbuild.dev/upbuild/internal/summary"
 	"upbuild.dev/upbuild/internal/upbuildcfg"
@@ -23,6 +24,9 @@ type input struct {
 	d     store.UnplannedDelivery
 	ev    forge.Event
 	forge forge.Forge
+	// settings are the project's settings-page overrides, read once per
+	// delivery (see projectSettings).
+	settings *projectSettings
 }
 
 // target describes what a run is about: which commit, where its code lives,
@@ -326,11 +330,18 @@ func Supported(t packitcfg.JobType) bool {
 
 // gate decides whether an MR's jobs wait for /packit approve.
 func (in *input) gate(ctx context.Context, t target) (bool, string, error) {
-	if t.mr == nil || in.p.opts.Policy.ApprovalPolicy == "off" {
+	if t.mr == nil {
+		return false, "", nil
+	}
+	policy, err := in.approvalPolicy(ctx)
+	if err != nil {
+		return false, "", err
+	}
+	if policy == settings.ApprovalOff {
 		return false, "", nil
 	}
 	fork := t.mr.SourceProject.ID != 0 && t.mr.SourceProject.ID != in.ev.Project.ID
-	if in.p.opts.Policy.ApprovalPolicy == "forks" && !fork {
+	if policy == settings.ApprovalForks && !fork {
 		return false, "", nil
 	}
 	level, err := in.forge.AccessLevel(ctx, in.ev.Project.ID, t.mr.AuthorID)
@@ -348,9 +359,13 @@ func (in *input) gate(ctx context.Context, t target) (bool, string, error) {
 	if len(short) > 8 {
 		short = short[:8]
 	}
-	return true, fmt.Sprintf("upbuild runs merge requests from forks only after a project member with Developer access "+
+	whose := "from forks"
+	if policy == settings.ApprovalAll {
+		whose = "by people without Developer access"
+	}
+	return true, fmt.Sprintf("upbuild runs merge requests %s only after a project member with Developer access "+
 		"has looked at the change. A Developer can start the jobs for commit %s by commenting `%s approve`. "+
-		"New commits need a new approval.", short, in.p.opts.Policy.CommandPrefixes[0]), nil
+		"New commits need a new approval.", whose, short, in.p.opts.Policy.CommandPrefixes[0]), nil
 }
 
 func jobSpec(job *packitcfg.Job) string {
@@ -369,8 +384,10 @@ type configExtra struct {
 }
 
 // loadConfig reads .packit.yaml (and .upbuild.yaml) at the target commit,
-// from the project that holds it. It returns cfg nil and cfgErr "" when the
-// commit has no config; cfgErr is a Markdown message for a broken one.
+// from the project that holds it, and merges the project's settings over
+// it (see package settings). It returns cfg nil and cfgErr "" when neither
+// the commit nor the settings have a config; cfgErr is a Markdown message
+// for a broken one.
 func (in *input) loadConfig(ctx context.Context, t target) (*packitcfg.Config, configExtra, string, error) {
 	var extra configExtra
 	files, err := in.cachedFiles(ctx, t)
@@ -380,24 +397,43 @@ func (in *input) loadConfig(ctx context.Context, t target) (*packitcfg.Config, c
 		}
 		return nil, extra, "", fmt.Errorf("list files at %s: %w", t.sha, err)
 	}
+	ps, err := in.projectSettings(ctx)
+	if err != nil {
+		return nil, extra, "", err
+	}
+	if ps.problem != "" {
+		return nil, extra, ps.problem, nil
+	}
 	name, warning := packitcfg.FindConfigFile(files)
 	extra.file, extra.warning = name, warning
-	if name == "" {
+	var repo *packitcfg.Config
+	if name != "" {
+		data, err := in.cachedFile(ctx, t, name)
+		switch {
+		case errors.Is(err, forge.ErrNotFound):
+			extra.file = ""
+		case err != nil:
+			return nil, extra, "", fmt.Errorf("read %s: %w", name, err)
+		default:
+			in.recordDefaultBranchConfig(ctx, t, name, data, files)
+			repo, err = packitcfg.Load(name, data, packitcfg.Options{RepoName: path.Base(t.source.PathWithNamespace), RepoFiles: files})
+			if err != nil {
+				return nil, extra, configErrorMessage(name, t.sha, err), nil
+			}
+		}
+	}
+	eff, err := settings.Apply(repo, ps.s, settings.Project{RepoName: path.Base(t.source.PathWithNamespace), RepoFiles: files,
+		OperatorApprovalPolicy: in.p.opts.Policy.ApprovalPolicy})
+	if err != nil {
+		return nil, extra, configErrorMessage(settings.FallbackFileName, t.sha, err), nil
+	}
+	cfg := eff.Config
+	if cfg == nil {
 		return nil, extra, "", nil
 	}
-	data, err := in.cachedFile(ctx, t, name)
-	if err != nil {
-		if errors.Is(err, forge.ErrNotFound) {
-			return nil, extra, "", nil
-		}
-		return nil, extra, "", fmt.Errorf("read %s: %w", name, err)
-	}
-	cfg, err := packitcfg.Load(name, data, packitcfg.Options{RepoName: path.Base(t.source.PathWithNamespace), RepoFiles: files})
-	if err == nil {
-		err = pathsInsideRepo(name, cfg)
-	}
-	if err != nil {
-		return nil, extra, configErrorMessage(name, t.sha, err), nil
+	extra.file = cfg.File
+	if err := pathsInsideRepo(cfg.File, cfg); err != nil {
+		return nil, extra, configErrorMessage(cfg.File, t.sha, err), nil
 	}
 	if slices.Contains(files, upbuildcfg.FileName) {
 		raw, err := in.cachedFile(ctx, t, upbuildcfg.FileName)
