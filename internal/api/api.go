@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"upbuild.dev/upbuild/internal/access"
 	"upbuild.dev/upbuild/internal/store"
 )
 
@@ -19,11 +20,23 @@ type API struct {
 	Store *store.Store
 	// AdminToken guards the admin endpoints; empty disables them.
 	AdminToken string
-	Logger     *slog.Logger
+	// Access decides who sees private projects' runs and jobs: people
+	// signed in to the dashboard as Reporter or higher (the session cookie
+	// works here too), and the admin token. Nil: Register builds a Guard
+	// that knows only the admin token.
+	Access *access.Guard
+	Logger *slog.Logger
 }
 
 // Register adds the routes to mux.
 func (a *API) Register(mux *http.ServeMux) {
+	if a.Access == nil && a.Store != nil {
+		g, err := access.New(access.Options{Store: a.Store, AdminToken: a.AdminToken, Logger: a.Logger})
+		if err != nil {
+			panic("api: " + err.Error()) // no store: a wiring mistake, found at start
+		}
+		a.Access = g
+	}
 	mux.Handle("GET /api/v1/deliveries", a.admin(http.HandlerFunc(a.deliveries)))
 	mux.Handle("GET /api/v1/rejections", a.admin(http.HandlerFunc(a.rejections)))
 	mux.HandleFunc("GET /api/v1/runs", a.runs)

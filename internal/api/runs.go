@@ -1,14 +1,13 @@
 package api
 
 import (
-	"crypto/subtle"
 	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
+	"upbuild.dev/upbuild/internal/access"
 	"upbuild.dev/upbuild/internal/store"
 )
 
@@ -83,18 +82,34 @@ func jobJSON(j store.Job) JobJSON {
 		URL: "/jobs/" + id, LogURL: "/api/v1/jobs/" + id + "/log", ArtifactsURL: "/api/v1/jobs/" + id + "/artifacts"}
 }
 
-// isAdmin reports whether the request carries the admin token, which shows
-// private projects until sign-in exists.
+// isAdmin reports whether the request carries the admin token, which sees
+// every project's runs in the lists.
 func (a *API) isAdmin(r *http.Request) bool {
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return ok && a.AdminToken != "" && subtle.ConstantTimeCompare([]byte(got), []byte(a.AdminToken)) == 1
+	v, ok := a.Access.Viewer(r)
+	return ok && v.Operator
 }
 
 // notVisible is the answer for something that does not exist or that the
 // caller may not see: the two are indistinguishable on purpose.
 func notVisible(w http.ResponseWriter, what string) {
 	writeJSON(w, http.StatusNotFound, apiError{what + " does not exist, or its project is not public " +
-		"(send the admin token as 'Authorization: Bearer <token>')"})
+		"(sign in to the dashboard with GitLab as a Reporter or higher of the project, or send the admin token as 'Authorization: Bearer <token>')"})
+}
+
+// mayView says whether r's caller may see a run's project, answering the
+// request itself (404, or 503 when GitLab cannot be asked) when not.
+func (a *API) mayView(w http.ResponseWriter, r *http.Request, run store.Run, what string) bool {
+	ok, err := a.Access.Allowed(r.Context(), r, access.Project{Instance: run.Instance, ID: run.ProjectID, Public: run.Public()}, access.SeePrivate)
+	switch {
+	case err != nil:
+		a.Logger.Warn("access check", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, apiError{access.ErrUnavailable.Error()})
+		return false
+	case !ok:
+		notVisible(w, what)
+		return false
+	}
+	return true
 }
 
 func (a *API) unavailable(w http.ResponseWriter, what string, err error) {
@@ -162,6 +177,11 @@ func (a *API) projectRuns(w http.ResponseWriter, r *http.Request) {
 // runPage answers with one page of runs and the link to the next.
 func (a *API) runPage(w http.ResponseWriter, r *http.Request, f store.RunQuery, path string) {
 	f.PublicOnly = !a.isAdmin(r)
+	if f.PublicOnly && f.Instance != "" && f.ProjectID != 0 {
+		// One project's runs: its members see the private ones too.
+		ok, err := a.Access.Allowed(r.Context(), r, access.Project{Instance: f.Instance, ID: f.ProjectID}, access.SeePrivate)
+		f.PublicOnly = err != nil || !ok
+	}
 	want := f.Limit
 	f.Limit++ // one extra row says whether there is a next page
 	list, err := a.Store.ListRuns(r.Context(), f)
@@ -199,12 +219,15 @@ func (a *API) run(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	run, err := a.Store.Run(r.Context(), id)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && !run.Public() && !a.isAdmin(r)) {
+	if errors.Is(err, store.ErrNotFound) {
 		notVisible(w, "run "+strconv.FormatInt(id, 10))
 		return
 	}
 	if err != nil {
 		a.unavailable(w, "load run", err)
+		return
+	}
+	if !a.mayView(w, r, run, "run "+strconv.FormatInt(id, 10)) {
 		return
 	}
 	jobs, err := a.Store.RunJobs(r.Context(), id)
@@ -232,12 +255,15 @@ func (a *API) job(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		run, err = a.Store.Run(r.Context(), job.RunID)
 	}
-	if errors.Is(err, store.ErrNotFound) || (err == nil && !run.Public() && !a.isAdmin(r)) {
+	if errors.Is(err, store.ErrNotFound) {
 		notVisible(w, "job "+strconv.FormatInt(id, 10))
 		return
 	}
 	if err != nil {
 		a.unavailable(w, "load job", err)
+		return
+	}
+	if !a.mayView(w, r, run, "job "+strconv.FormatInt(id, 10)) {
 		return
 	}
 	writeJSON(w, http.StatusOK, jobJSON(job))

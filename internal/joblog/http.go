@@ -2,7 +2,6 @@ package joblog
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"upbuild.dev/upbuild/internal/access"
 	"upbuild.dev/upbuild/internal/blob"
 	"upbuild.dev/upbuild/internal/store"
 )
@@ -27,15 +27,19 @@ import (
 //	GET /api/v1/jobs/{id}/artifacts          JSON list: name, size, sha256, url
 //	GET /api/v1/jobs/{id}/artifacts/{name}   the file, as an attachment
 //
-// Until sign-in exists, a job of a project that is not public is served
-// only with the admin token ("Authorization: Bearer <token>"); without it
-// the answer is the same 404 as for a job that does not exist.
+// A job of a project that is not public is served to people signed in to
+// the dashboard as Reporter or higher of the project, and to the admin token
+// ("Authorization: Bearer <token>"); to anyone else the answer is the same
+// 404 as for a job that does not exist.
 type Handlers struct {
 	Store     *store.Store
 	Logs      *Logs
 	Artifacts *Artifacts
-	// AdminToken unlocks private projects' jobs; empty: nothing private is served.
+	// AdminToken unlocks private projects' jobs when Access is nil (Register
+	// then builds a Guard that knows only the admin token).
 	AdminToken string
+	// Access decides who sees private projects' jobs.
+	Access *access.Guard
 	// Logger receives server-side failures; nil means slog.Default().
 	Logger *slog.Logger
 	// PollInterval is how often a stream looks for lines stored by other
@@ -46,6 +50,13 @@ type Handlers struct {
 
 // Register adds the routes to mux.
 func (h *Handlers) Register(mux *http.ServeMux) {
+	if h.Access == nil && h.Store != nil {
+		g, err := access.New(access.Options{Store: h.Store, AdminToken: h.AdminToken, Logger: h.Logger})
+		if err != nil {
+			panic("joblog: " + err.Error()) // no store: a wiring mistake, found at start
+		}
+		h.Access = g
+	}
 	mux.HandleFunc("GET /api/v1/jobs/{id}/log", h.log)
 	mux.HandleFunc("GET /api/v1/jobs/{id}/log/stream", h.stream)
 	mux.HandleFunc("GET /api/v1/jobs/{id}/artifacts", h.artifacts)
@@ -91,11 +102,19 @@ func (h *Handlers) job(w http.ResponseWriter, r *http.Request) (store.Job, bool)
 		h.logger().Error("load job", "job", id, "err", err)
 		writeJSON(w, http.StatusServiceUnavailable, errorJSON{"upbuild cannot read its database right now"})
 		return store.Job{}, false
-	case run.Public() || h.admin(r):
-		return job, true
+	default:
+		ok, err := h.Access.Allowed(r.Context(), r, access.Project{Instance: run.Instance, ID: run.ProjectID, Public: run.Public()}, access.SeePrivate)
+		if err != nil {
+			h.logger().Warn("access check", "job", id, "err", err)
+			writeJSON(w, http.StatusServiceUnavailable, errorJSON{access.ErrUnavailable.Error()})
+			return store.Job{}, false
+		}
+		if ok {
+			return job, true
+		}
 	}
 	writeJSON(w, http.StatusNotFound, errorJSON{fmt.Sprintf("job %d does not exist, or its project is not public "+
-		"(send the admin token as 'Authorization: Bearer <token>')", id)})
+		"(sign in to the dashboard with GitLab as a Reporter or higher of the project, or send the admin token as 'Authorization: Bearer <token>')", id)})
 	return store.Job{}, false
 }
 
@@ -104,11 +123,6 @@ func (h *Handlers) logger() *slog.Logger {
 		return slog.Default()
 	}
 	return h.Logger
-}
-
-func (h *Handlers) admin(r *http.Request) bool {
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return ok && h.AdminToken != "" && subtle.ConstantTimeCompare([]byte(got), []byte(h.AdminToken)) == 1
 }
 
 // extendDeadline gives the next writes to the client another window.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"upbuild.dev/upbuild/internal/access"
 	"upbuild.dev/upbuild/internal/hooktoken"
 	"upbuild.dev/upbuild/internal/joblog"
 	"upbuild.dev/upbuild/internal/store"
@@ -97,7 +98,7 @@ func before(r *http.Request) int64 {
 }
 
 func (p *Pages) home(w http.ResponseWriter, r *http.Request) {
-	rows, next, err := p.runRows(r.Context(), r, store.RunQuery{PublicOnly: !p.admin(r), BeforeID: before(r)})
+	rows, next, err := p.runRows(r.Context(), r, store.RunQuery{PublicOnly: !p.operator(r), BeforeID: before(r)})
 	if err != nil {
 		p.unavailable(w, "home page", err)
 		return
@@ -108,7 +109,7 @@ func (p *Pages) home(w http.ResponseWriter, r *http.Request) {
 func (p *Pages) project(w http.ResponseWriter, r *http.Request) {
 	host, path := r.PathValue("host"), strings.Trim(r.PathValue("path"), "/")
 	proj, err := p.Store.FindProject(r.Context(), host, path)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && !proj.Public() && !p.admin(r)) {
+	if errors.Is(err, store.ErrNotFound) {
 		notFound(w, "This project")
 		return
 	}
@@ -116,10 +117,13 @@ func (p *Pages) project(w http.ResponseWriter, r *http.Request) {
 		p.unavailable(w, "project page", err)
 		return
 	}
+	if !p.mayView(w, r, access.Project{Instance: proj.Instance, ID: proj.ProjectID, Public: proj.Public()}, "This project") {
+		return
+	}
 	ctx := r.Context()
 	v := r.URL.Query()
-	q := store.RunQuery{Instance: proj.Instance, ProjectID: proj.ProjectID, PublicOnly: !p.admin(r), BeforeID: before(r),
-		Ref: v.Get("ref")}
+	q := store.RunQuery{Instance: proj.Instance, ProjectID: proj.ProjectID, BeforeID: before(r), Ref: v.Get("ref"),
+		PublicOnly: !p.seesPrivateRuns(r, proj.Instance, proj.ProjectID)}
 	var filters []string
 	if mr, err := strconv.ParseInt(v.Get("mr"), 10, 64); err == nil && mr > 0 {
 		q.MRIID = mr
@@ -202,12 +206,15 @@ func (p *Pages) webhookURL(r *http.Request) string {
 // when there is none.
 func (p *Pages) visibleRun(w http.ResponseWriter, r *http.Request, id int64, what string) (store.Run, bool) {
 	run, err := p.Store.Run(r.Context(), id)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && !run.Public() && !p.admin(r)) {
+	if errors.Is(err, store.ErrNotFound) {
 		notFound(w, what)
 		return store.Run{}, false
 	}
 	if err != nil {
 		p.unavailable(w, "load run", err)
+		return store.Run{}, false
+	}
+	if !p.mayView(w, r, access.Project{Instance: run.Instance, ID: run.ProjectID, Public: run.Public()}, what) {
 		return store.Run{}, false
 	}
 	return run, true

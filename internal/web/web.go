@@ -10,14 +10,18 @@
 //	GET /jobs/{id}             a job: timing, artifacts, log (live while it runs)
 //	GET /static/{file}         style sheet and log.js
 //
-// Until sign-in exists, a project that is not public is shown only with the
-// admin token ("Authorization: Bearer <token>"); without it every page of it
-// is the same 404 as for something that does not exist.
+// A project that is not public is shown to people signed in with GitLab
+// (access.Guard) who are Reporter or higher on it, and to the admin token
+// ("Authorization: Bearer <token>"); to everyone else every page of it is
+// the same 404 as for something that does not exist.
+//
+// Every page's data is a map[string]any; render adds "Session" (who is
+// signed in, the sign-in links, for the layout) and "CSRF" (the token every
+// POST form carries) unless the page set them itself.
 package web
 
 import (
 	"bytes"
-	"crypto/subtle"
 	"embed"
 	"html/template"
 	"io/fs"
@@ -42,8 +46,10 @@ type Pages struct {
 	// PublicURL is where GitLab reaches this service, for the setup
 	// instructions; empty means the URL the page was requested at.
 	PublicURL string
-	// AdminToken lets an operator see private projects' pages until sign-in
-	// exists ("Authorization: Bearer <token>").
+	// AdminToken lets an operator see private projects' pages
+	// ("Authorization: Bearer <token>"). It is used only when Access is
+	// nil: Register then builds a Guard that knows the admin token and
+	// offers no sign-in.
 	AdminToken string
 	// Access signs people in and decides what they may see and do.
 	Access *access.Guard
@@ -58,6 +64,13 @@ var staticFiles embed.FS
 
 // Register adds the routes to mux.
 func (p *Pages) Register(mux *http.ServeMux) {
+	if p.Access == nil && p.Store != nil {
+		g, err := access.New(access.Options{Store: p.Store, AdminToken: p.AdminToken, Logger: p.Logger})
+		if err != nil {
+			panic("web.Pages: " + err.Error()) // no store: a wiring mistake, found at start
+		}
+		p.Access = g
+	}
 	mux.HandleFunc("GET /{$}", p.home)
 	mux.HandleFunc("GET /p/{host}/{path...}", p.project)
 	mux.HandleFunc("GET /runs/{id}", p.run)
@@ -145,6 +158,14 @@ func age(d time.Duration) string {
 // render writes a page. It renders into a buffer first, so a template
 // failure is a clean 500 rather than half a page.
 func (p *Pages) render(w http.ResponseWriter, r *http.Request, page string, data any) {
+	if m, ok := data.(map[string]any); ok {
+		if _, set := m["Session"]; !set {
+			m["Session"] = p.session(r)
+		}
+		if _, set := m["CSRF"]; !set {
+			m["CSRF"] = p.Access.CSRFToken(r)
+		}
+	}
 	var buf bytes.Buffer
 	if err := pages[page].ExecuteTemplate(&buf, "layout", data); err != nil {
 		p.Logger.Error("render page", "page", page, "path", r.URL.Path, "err", err)
@@ -161,9 +182,25 @@ func (p *Pages) render(w http.ResponseWriter, r *http.Request, page string, data
 	_, _ = buf.WriteTo(w) // the client went away; nothing left to tell it
 }
 
+// session is what the layout shows about who is looking.
+type session struct {
+	Viewer   access.Viewer
+	SignedIn bool
+	CSRF     string
+	SignIns  []access.SignInLink
+}
+
+func (p *Pages) session(r *http.Request) session {
+	v, ok := p.Access.Viewer(r)
+	if !ok {
+		return session{SignIns: p.Access.SignInLinks(r)}
+	}
+	return session{Viewer: v, SignedIn: true, CSRF: p.Access.CSRFToken(r)}
+}
+
 func notFound(w http.ResponseWriter, what string) {
 	http.Error(w, what+" does not exist, or belongs to a project that is not public. "+
-		"Pages of private projects need sign-in, which this service does not offer yet.", http.StatusNotFound)
+		"Pages of private projects are for its members with the Reporter role or higher: sign in with GitLab.", http.StatusNotFound)
 }
 
 func (p *Pages) unavailable(w http.ResponseWriter, what string, err error) {
@@ -171,9 +208,40 @@ func (p *Pages) unavailable(w http.ResponseWriter, what string, err error) {
 	http.Error(w, "upbuild cannot read its database right now", http.StatusServiceUnavailable)
 }
 
-func (p *Pages) admin(r *http.Request) bool {
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return ok && p.AdminToken != "" && subtle.ConstantTimeCompare([]byte(got), []byte(p.AdminToken)) == 1
+// accessUnknown answers when GitLab could not be asked for the viewer's
+// access level: nothing is shown on a guess.
+func (p *Pages) accessUnknown(w http.ResponseWriter, err error) {
+	p.Logger.Warn("access check", "err", err)
+	http.Error(w, access.ErrUnavailable.Error(), http.StatusServiceUnavailable)
+}
+
+// mayView says whether r's viewer may see a project's pages; for a project
+// that is not public it asks the Guard. It answers the request itself
+// (404 or 503) when the answer is no.
+func (p *Pages) mayView(w http.ResponseWriter, r *http.Request, proj access.Project, what string) bool {
+	ok, err := p.Access.Allowed(r.Context(), r, proj, access.SeePrivate)
+	switch {
+	case err != nil:
+		p.accessUnknown(w, err)
+		return false
+	case !ok:
+		notFound(w, what)
+		return false
+	}
+	return true
+}
+
+// seesPrivateRuns says whether r's viewer sees the project's runs that are
+// not public (a project can change visibility; older runs keep theirs).
+func (p *Pages) seesPrivateRuns(r *http.Request, instance string, projectID int64) bool {
+	ok, err := p.Access.Allowed(r.Context(), r, access.Project{Instance: instance, ID: projectID}, access.SeePrivate)
+	return err == nil && ok
+}
+
+// operator says whether r carries the admin token.
+func (p *Pages) operator(r *http.Request) bool {
+	v, ok := p.Access.Viewer(r)
+	return ok && v.Operator
 }
 
 // pathID reads a positive integer path parameter.
