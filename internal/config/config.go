@@ -32,6 +32,15 @@ type Instance struct {
 	// instance; 0 means 1,500, below gitlab.com's 2,000 a minute per user.
 	// Raise it for a self-managed instance with higher limits.
 	RequestsPerMinute int `yaml:"requests_per_minute"`
+	// OAuthClientID is the application ID of the OAuth2 application
+	// registered on the instance for dashboard sign-in (scope read_user,
+	// redirect URI <public_url>/signin/callback). Empty: no sign-in with
+	// this instance.
+	OAuthClientID string `yaml:"oauth_client_id"`
+	// OAuthClientSecretEnv and OAuthClientSecretFile say where the
+	// application's secret is; one is required with OAuthClientID.
+	OAuthClientSecretEnv  string `yaml:"oauth_client_secret_env"`
+	OAuthClientSecretFile string `yaml:"oauth_client_secret_file"`
 }
 
 // BuildEnvironment is an operator-supplied place to build RPMs for targets.
@@ -70,6 +79,12 @@ type Config struct {
 	// SignatureTolerance is how old or how far in the future a signed
 	// delivery's webhook-timestamp may be.
 	SignatureTolerance time.Duration `yaml:"signature_tolerance"`
+	// SessionTTL is how long a dashboard sign-in lasts.
+	SessionTTL time.Duration `yaml:"session_ttl"`
+	// AccessLevelTTL is how long a person's GitLab access level is trusted
+	// before GitLab is asked again: a demoted member keeps the old level
+	// at most this long.
+	AccessLevelTTL time.Duration `yaml:"access_level_ttl"`
 
 	// AllowedNamespaces limits which projects upbuild works for: entries
 	// are an instance URL plus a namespace prefix (covering subgroups),
@@ -125,6 +140,8 @@ func Defaults() Config {
 		AdminTokenEnv:           "UPBUILD_ADMIN_TOKEN",
 		TokenCacheTTL:           2 * time.Second,
 		SignatureTolerance:      5 * time.Minute,
+		SessionTTL:              7 * 24 * time.Hour,
+		AccessLevelTTL:          time.Minute,
 		ApprovalPolicy:          "forks",
 		Workers:                 4,
 		ConcurrencyPerProject:   2,
@@ -192,7 +209,9 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 	}
 	// UPBUILD_INSTANCES replaces the instance list: comma-separated base
 	// URLs; each bot token then comes from UPBUILD_BOT_TOKEN_<HOST>, with
-	// the host upper-cased and non-alphanumerics turned into underscores.
+	// the host upper-cased and non-alphanumerics turned into underscores,
+	// and sign-in from UPBUILD_OAUTH_CLIENT_ID_<HOST> and
+	// UPBUILD_OAUTH_CLIENT_SECRET_<HOST>.
 	if v := getenv("UPBUILD_INSTANCES"); v != "" {
 		cfg.Instances = nil
 		for _, raw := range strings.Split(v, ",") {
@@ -200,7 +219,11 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 			if raw == "" {
 				continue
 			}
-			cfg.Instances = append(cfg.Instances, Instance{URL: raw, BotTokenEnv: BotTokenEnvName(raw)})
+			in := Instance{URL: raw, BotTokenEnv: BotTokenEnvName(raw), OAuthClientID: getenv(hostEnvName("UPBUILD_OAUTH_CLIENT_ID_", raw))}
+			if in.OAuthClientID != "" {
+				in.OAuthClientSecretEnv = hostEnvName("UPBUILD_OAUTH_CLIENT_SECRET_", raw)
+			}
+			cfg.Instances = append(cfg.Instances, in)
 		}
 	}
 	return nil
@@ -208,12 +231,18 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 
 // BotTokenEnvName is the default environment variable for an instance's bot token.
 func BotTokenEnvName(instanceURL string) string {
+	return hostEnvName("UPBUILD_BOT_TOKEN_", instanceURL)
+}
+
+// hostEnvName is prefix plus the instance's host, upper-cased, with
+// non-alphanumerics turned into underscores.
+func hostEnvName(prefix, instanceURL string) string {
 	host := instanceURL
 	if u, err := url.Parse(instanceURL); err == nil && u.Host != "" {
 		host = u.Host
 	}
 	var b strings.Builder
-	b.WriteString("UPBUILD_BOT_TOKEN_")
+	b.WriteString(prefix)
 	for _, r := range strings.ToUpper(host) {
 		if (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9') {
 			b.WriteRune(r)
@@ -258,6 +287,9 @@ func (c *Config) finish() error {
 	if c.TokenCacheTTL < 0 || c.SignatureTolerance <= 0 {
 		return errors.New("config: token_cache_ttl must be >= 0 and signature_tolerance > 0")
 	}
+	if c.SessionTTL <= 0 || c.AccessLevelTTL <= 0 {
+		return errors.New("config: session_ttl and access_level_ttl must be positive")
+	}
 	switch c.ApprovalPolicy {
 	case "off", "forks", "all":
 	default:
@@ -290,6 +322,9 @@ func (c *Config) finish() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fmt.Errorf("config: instances[%d].url %q must be an absolute http(s) URL", i, in.URL)
 		}
+		if in.OAuthClientID != "" && in.OAuthClientSecretEnv == "" && in.OAuthClientSecretFile == "" {
+			return fmt.Errorf("config: instances[%d] has an oauth_client_id but no oauth_client_secret_env or oauth_client_secret_file", i)
+		}
 		c.Instances[i].URL = strings.TrimRight(in.URL, "/")
 		if seen[c.Instances[i].URL] {
 			return fmt.Errorf("config: instance %s is listed twice", in.URL)
@@ -308,6 +343,23 @@ func (c Config) AdminToken(getenv func(string) string) (string, error) {
 // BotToken returns the bot token of an instance, or "" when none is set.
 func (in Instance) BotToken(getenv func(string) string) (string, error) {
 	return secretFrom("bot token for "+in.URL, in.BotTokenEnv, in.BotTokenFile, getenv)
+}
+
+// OAuthApp returns the instance's OAuth2 application for sign-in; ok is
+// false when none is configured.
+func (in Instance) OAuthApp(getenv func(string) string) (clientID, secret string, ok bool, err error) {
+	if in.OAuthClientID == "" {
+		return "", "", false, nil
+	}
+	secret, err = secretFrom("OAuth application secret for "+in.URL, in.OAuthClientSecretEnv, in.OAuthClientSecretFile, getenv)
+	if err != nil {
+		return "", "", false, err
+	}
+	if secret == "" {
+		return "", "", false, fmt.Errorf("config: the OAuth application secret for %s is empty (oauth_client_secret_env %q, oauth_client_secret_file %q)",
+			in.URL, in.OAuthClientSecretEnv, in.OAuthClientSecretFile)
+	}
+	return in.OAuthClientID, secret, true, nil
 }
 
 func secretFrom(what, envName, file string, getenv func(string) string) (string, error) {

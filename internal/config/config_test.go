@@ -113,3 +113,70 @@ func TestBadConfigIsRefusedClearly(t *testing.T) {
 		t.Error("a non-numeric UPBUILD_MAX_BODY_BYTES was accepted")
 	}
 }
+
+func TestOAuthApplicationPerInstance(t *testing.T) {
+	dir := t.TempDir()
+	secretFile := filepath.Join(dir, "gnome.oauth")
+	if err := os.WriteFile(secretFile, []byte("gloas-file-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "upbuild.yaml")
+	err := os.WriteFile(path, []byte(`
+public_url: https://ci.example.org
+session_ttl: 12h
+access_level_ttl: 30s
+instances:
+  - url: https://gitlab.gnome.org
+    oauth_client_id: app-gnome
+    oauth_client_secret_file: `+secretFile+`
+  - url: https://gitlab.com
+    oauth_client_id: app-com
+    oauth_client_secret_env: COM_OAUTH_SECRET
+  - url: https://gitlab.example
+`), 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	getenv := env(map[string]string{"COM_OAUTH_SECRET": "gloas-env-secret"})
+	cfg, err := config.Load(path, getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.SessionTTL != 12*time.Hour || cfg.AccessLevelTTL != 30*time.Second {
+		t.Fatalf("session_ttl, access_level_ttl = %s, %s", cfg.SessionTTL, cfg.AccessLevelTTL)
+	}
+	for i, want := range []struct {
+		id, secret string
+		ok         bool
+	}{{"app-gnome", "gloas-file-secret", true}, {"app-com", "gloas-env-secret", true}, {"", "", false}} {
+		id, secret, ok, err := cfg.Instances[i].OAuthApp(getenv)
+		if err != nil || id != want.id || secret != want.secret || ok != want.ok {
+			t.Errorf("instance %s: OAuthApp = %q, %q, %v, %v; want %q, %q, %v", cfg.Instances[i].URL, id, secret, ok, err, want.id, want.secret, want.ok)
+		}
+	}
+	// A configured application whose secret is missing is an error, and the
+	// message does not quote any secret.
+	if _, _, _, err := cfg.Instances[1].OAuthApp(env(nil)); err == nil || !strings.Contains(err.Error(), "COM_OAUTH_SECRET") {
+		t.Fatalf("missing secret: %v, want an error naming the variable", err)
+	}
+
+	// An application ID without any place for the secret is refused at load.
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("instances:\n  - url: https://gitlab.com\n    oauth_client_id: x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := config.Load(bad, env(nil)); err == nil || !strings.Contains(err.Error(), "oauth_client_secret") {
+		t.Fatalf("oauth_client_id alone: %v, want an error", err)
+	}
+
+	// UPBUILD_INSTANCES takes sign-in from per-host variables.
+	cfg, err = config.Load("", env(map[string]string{"UPBUILD_INSTANCES": "https://gitlab.gnome.org",
+		"UPBUILD_OAUTH_CLIENT_ID_GITLAB_GNOME_ORG": "app-env", "UPBUILD_OAUTH_CLIENT_SECRET_GITLAB_GNOME_ORG": "s"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, secret, ok, err := cfg.Instances[0].OAuthApp(env(map[string]string{"UPBUILD_OAUTH_CLIENT_SECRET_GITLAB_GNOME_ORG": "s"}))
+	if err != nil || id != "app-env" || secret != "s" || !ok {
+		t.Fatalf("instance from UPBUILD_INSTANCES: OAuthApp = %q, %q, %v, %v", id, secret, ok, err)
+	}
+}
