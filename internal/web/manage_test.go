@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"upbuild.dev/upbuild/internal/access"
+	"upbuild.dev/upbuild/internal/access/accesstest"
 	"upbuild.dev/upbuild/internal/api"
 	"upbuild.dev/upbuild/internal/config"
 	"upbuild.dev/upbuild/internal/gitlabsim"
@@ -35,13 +36,14 @@ const operatorToken = "operator-admin-token-for-self-service"
 // self-service routes mounted in front of the server's own handler as the
 // server wiring mounts them.
 type stack struct {
-	t    *testing.T
-	ctx  context.Context
-	sim  *gitlabsim.Simulator
-	seed gitlabsim.Seeded
-	srv  *server.Server
-	url  string
-	host string // the simulator's host, as dashboard URLs name it
+	t      *testing.T
+	ctx    context.Context
+	sim    *gitlabsim.Simulator
+	seed   gitlabsim.Seeded
+	srv    *server.Server
+	url    string
+	simURL string
+	host   string // the simulator's host, as dashboard URLs name it
 }
 
 // newStack starts the simulator and upbuild; workers 0 leaves jobs queued.
@@ -108,12 +110,15 @@ func newStack(t *testing.T, dbURL string, workers int) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	guard, err := access.New(access.Options{Store: srv.Store(), Forges: forges, PublicURL: up.URL, AdminToken: operatorToken, Logger: log})
+	clientID, secret := sim.AddOAuthApp(up.URL+"/signin/callback", "read_user")
+	guard, err := access.New(access.Options{Store: srv.Store(), Forges: forges, PublicURL: up.URL, AdminToken: operatorToken, Logger: log,
+		Apps: map[string]access.OAuthApp{instance: {ClientID: clientID, ClientSecret: secret}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	pages := &web.Pages{Store: srv.Store(), PublicURL: up.URL, AdminToken: operatorToken, Access: guard, Logger: log}
 	mux := http.NewServeMux()
+	guard.Register(mux)
 	cancel := func(ctx context.Context, jobID int64) error {
 		if err := q.Cancel(ctx, jobID); err != nil && !errors.Is(err, queue.ErrNotFound) {
 			return err
@@ -139,7 +144,7 @@ func newStack(t *testing.T, dbURL string, workers int) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &stack{t: t, ctx: ctx, sim: sim, seed: seed, srv: srv, url: up.URL, host: u.Host}
+	return &stack{t: t, ctx: ctx, sim: sim, seed: seed, srv: srv, url: up.URL, simURL: simHTTP.URL, host: u.Host}
 }
 
 // project creates a project in the seed's group (where the bot is a
@@ -165,6 +170,12 @@ type response struct {
 // is POSTed. Redirects are not followed, so tests see the 303.
 func (s *stack) do(method, path string, form url.Values, operator bool) response {
 	s.t.Helper()
+	return s.send(&http.Client{}, method, path, form, operator)
+}
+
+// send is do with a client of the test's (a signed-in browser).
+func (s *stack) send(client *http.Client, method, path string, form url.Values, operator bool) response {
+	s.t.Helper()
 	var body io.Reader
 	if form != nil {
 		body = strings.NewReader(form.Encode())
@@ -179,8 +190,9 @@ func (s *stack) do(method, path string, form url.Values, operator bool) response
 	if operator {
 		req.Header.Set("Authorization", "Bearer "+operatorToken)
 	}
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := client.Do(req)
+	noFollow := *client
+	noFollow.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := noFollow.Do(req)
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -393,6 +405,117 @@ func TestManagePagesAreForProjectMembers(t *testing.T) {
 		}
 		if resp := s.do(http.MethodPost, s.tokensPath(public), url.Values{"action": {"revoke"}, "token": {"1"}}, true); resp.status != http.StatusNotFound {
 			t.Fatalf("revoking a token the project does not have: %d %s", resp.status, resp.body)
+		}
+	})
+}
+
+var csrfRe = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// member is a simulator user with a role on the seed's group, signed in to
+// upbuild through GitLab in a browser of their own.
+type member struct {
+	s       *stack
+	name    string
+	browser *http.Client
+}
+
+func (s *stack) signIn(name string, level gitlabsim.AccessLevel) member {
+	s.t.Helper()
+	if name != s.seed.Maintainer.Username {
+		u, err := s.sim.AddUser(gitlabsim.UserSpec{Username: name})
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		if level > 0 {
+			if err := s.sim.AddGroupMember(s.seed.Group.ID, u.ID, level); err != nil {
+				s.t.Fatal(err)
+			}
+		}
+	}
+	browser, err := accesstest.NewBrowser()
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if err := accesstest.SignIn(s.ctx, browser, s.url, s.simURL, name); err != nil {
+		s.t.Fatal(err)
+	}
+	return member{s: s, name: name, browser: browser}
+}
+
+func (m member) get(path string) response {
+	m.s.t.Helper()
+	return m.s.send(m.browser, http.MethodGet, path, nil, false)
+}
+
+// post sends a form with the CSRF token of page (a page the member may
+// open), as the browser would from a form on it; page "" sends none.
+func (m member) post(path string, form url.Values, page string) response {
+	m.s.t.Helper()
+	if page != "" {
+		got := csrfRe.FindStringSubmatch(m.get(page).body)
+		if got == nil {
+			m.s.t.Fatalf("%s sees no CSRF token on %s", m.name, page)
+		}
+		form.Set("csrf", html.UnescapeString(got[1]))
+	}
+	return m.s.send(m.browser, http.MethodPost, path, form, false)
+}
+
+func TestSignedInRolesDecide(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		s := newStack(t, dbURL, 0)
+		p, mr := s.connectedMR(gitlabsim.Private)
+		jobs := s.statuses(p, mr.HeadSHA)
+		build, tests := jobs[buildStatus].job, jobs[testsStatus].job
+		auditPath := "/audit/" + s.host + "/" + p.PathWithNamespace
+
+		outsider := s.signIn("outsider", 0)
+		if resp := outsider.get(auditPath); resp.status != http.StatusNotFound {
+			t.Fatalf("a non-member opens a private project's audit log: %d", resp.status)
+		}
+		reporter := s.signIn("rita", gitlabsim.Reporter)
+		developer := s.signIn("dave", gitlabsim.Developer)
+		maintainer := s.signIn(s.seed.Maintainer.Username, gitlabsim.Maintainer)
+
+		for _, c := range []struct {
+			who    member
+			path   string
+			form   url.Values
+			csrf   bool
+			status int
+			says   string
+		}{
+			{reporter, "/jobs/" + build + "/cancel", url.Values{}, true, http.StatusForbidden, "Developer role"},
+			{reporter, "/jobs/" + build + "/rerun", url.Values{}, true, http.StatusForbidden, "Developer role"},
+			{developer, s.tokensPath(p), url.Values{"action": {"issue"}}, true, http.StatusForbidden, "Maintainer role"},
+			{developer, "/jobs/" + build + "/cancel", url.Values{}, false, http.StatusForbidden, "CSRF"},
+			{developer, "/jobs/" + build + "/cancel", url.Values{}, true, http.StatusSeeOther, ""},
+			{developer, "/jobs/" + build + "/rerun", url.Values{}, true, http.StatusSeeOther, ""},
+			{maintainer, s.tokensPath(p), url.Values{"action": {"issue"}}, false, http.StatusForbidden, "CSRF"},
+			{maintainer, s.tokensPath(p), url.Values{"action": {"issue"}}, true, http.StatusOK, "only time upbuild shows this token"},
+			{maintainer, "/jobs/" + tests + "/cancel", url.Values{}, true, http.StatusSeeOther, ""},
+		} {
+			page := ""
+			if c.csrf {
+				page = auditPath
+			}
+			resp := c.who.post(c.path, c.form, page)
+			if resp.status != c.status || !strings.Contains(resp.body, c.says) {
+				t.Errorf("%s POST %s: %d %q, want %d saying %q", c.who.name, c.path, resp.status, resp.body, c.status, c.says)
+			}
+		}
+		if resp := developer.get(s.tokensPath(p)); resp.status != http.StatusForbidden {
+			t.Errorf("a Developer opens the tokens page: %d", resp.status)
+		}
+		audit := reporter.get(auditPath)
+		for _, want := range []string{"<td>dave</td><td><code>job.cancel</code>", "<td>dave</td><td><code>job.rerun</code>",
+			"<td>alice</td><td><code>token.issue</code>", "<td>alice</td><td><code>job.cancel</code>"} {
+			if !strings.Contains(audit.body, want) {
+				t.Errorf("the audit log lacks %q:\n%s", want, audit.body)
+			}
+		}
+		if strings.Contains(audit.body, "<td>rita</td>") {
+			t.Error("the audit log records a refused action")
 		}
 	})
 }
