@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"upbuild.dev/upbuild/internal/access"
 	"upbuild.dev/upbuild/internal/api"
 	"upbuild.dev/upbuild/internal/blob"
 	"upbuild.dev/upbuild/internal/config"
@@ -187,9 +188,23 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, getenv func(s
 	})
 	mux.HandleFunc("GET /readyz", s.ready)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	(&api.API{Store: st, AdminToken: adminToken, Logger: log}).Register(mux)
-	(&web.Pages{Store: st, Logs: ex.Logs, Artifacts: ex.Artifacts, PublicURL: cfg.PublicURL, AdminToken: adminToken, Logger: log}).Register(mux)
-	(&joblog.Handlers{Store: st, Logs: ex.Logs, Artifacts: ex.Artifacts, AdminToken: adminToken, Logger: log}).Register(mux)
+	apps, err := OAuthApps(cfg, getenv)
+	if err != nil {
+		s.committer.Close()
+		st.Close()
+		return nil, err
+	}
+	guard, err := access.New(access.Options{Store: st, Forges: forges, Apps: apps, PublicURL: cfg.PublicURL, AdminToken: adminToken,
+		LevelTTL: cfg.AccessLevelTTL, SessionTTL: cfg.SessionTTL, Logger: log})
+	if err != nil {
+		s.committer.Close()
+		st.Close()
+		return nil, err
+	}
+	guard.Register(mux)
+	(&api.API{Store: st, AdminToken: adminToken, Access: guard, Logger: log}).Register(mux)
+	(&web.Pages{Store: st, Logs: ex.Logs, Artifacts: ex.Artifacts, PublicURL: cfg.PublicURL, AdminToken: adminToken, Access: guard, Logger: log}).Register(mux)
+	(&joblog.Handlers{Store: st, Logs: ex.Logs, Artifacts: ex.Artifacts, AdminToken: adminToken, Access: guard, Logger: log}).Register(mux)
 	s.http = &http.Server{
 		Handler: mux,
 		// Slow clients cannot hold connections: GitLab sends a whole
@@ -240,6 +255,27 @@ func Forges(cfg config.Config, log *slog.Logger, getenv func(string) string) (ma
 			return nil, fmt.Errorf("instance %s: %w", in.URL, err)
 		}
 		out[key] = c
+	}
+	return out, nil
+}
+
+// OAuthApps are the configured instances' OAuth2 applications for
+// dashboard sign-in, keyed by normalised instance URL.
+func OAuthApps(cfg config.Config, getenv func(string) string) (map[string]access.OAuthApp, error) {
+	out := map[string]access.OAuthApp{}
+	for _, in := range cfg.Instances {
+		id, secret, ok, err := in.OAuthApp(getenv)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
+		key, err := token.NormalizeInstanceURL(in.URL)
+		if err != nil {
+			return nil, fmt.Errorf("instance %s: %w", in.URL, err)
+		}
+		out[key] = access.OAuthApp{ClientID: id, ClientSecret: secret}
 	}
 	return out, nil
 }
