@@ -36,10 +36,11 @@ func addHistory(b *testing.B, w *world, commits, files int) {
 }
 
 // BenchmarkCheckout measures a checkout from a warm cache (the fetch from
-// the forge finds nothing new), the standalone copy alone (what
-// `git clone --no-local --filter=blob:none` costs), and `git clone
-// --shared` from the same cache, which copies nothing but leaves the work
-// tree depending on the cache.
+// the forge finds nothing new), the copy the checkout made before it
+// copied the cache's files (`git clone --no-local --filter=blob:none`
+// from the cache), and `git clone --shared` from the same cache, which
+// copies nothing but leaves the work tree depending on the cache. Each
+// writes the same 300 files.
 func BenchmarkCheckout(b *testing.B) {
 	w := newWorld(b)
 	addHistory(b, w, 5000, 300)
@@ -62,10 +63,10 @@ func BenchmarkCheckout(b *testing.B) {
 			}
 		}
 	})
-	b.Run("copy-only", func(b *testing.B) {
+	b.Run("clone-no-local", func(b *testing.B) {
 		for b.Loop() {
 			dest := filepath.Join(b.TempDir(), "src")
-			git(b, b.TempDir(), "-c", "protocol.file.allow=always", "clone", "--quiet", "--no-local", "--filter=blob:none", "--no-checkout", "file://"+cached[0], dest)
+			git(b, b.TempDir(), "-c", "protocol.file.allow=always", "clone", "--quiet", "--no-local", "--upload-pack=git -c uploadpack.allowFilter=true upload-pack", "--filter=blob:none", "--no-checkout", "file://"+cached[0], dest)
 			git(b, dest, "-c", "protocol.file.allow=always", "checkout", "--quiet", "--detach", req.SHA)
 		}
 	})

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -40,20 +41,15 @@ func (f *Fetcher) setConfig(_ context.Context, dir string, entries []gitConfig) 
 	if _, err := os.Stat(filepath.Join(dir, ".git")); err != nil {
 		path = filepath.Join(dir, "config") // a bare repository
 	}
-	var b strings.Builder
-	for _, e := range entries {
-		section, key, ok := splitConfigKey(e.key)
-		if !ok || strings.ContainsAny(e.value, "\n\x00") {
-			return fmt.Errorf("configure repository: cannot write %s", e.key)
-		}
-		value := strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(e.value)
-		fmt.Fprintf(&b, "%s\n\t%s = \"%s\"\n", section, key, value)
+	text, err := configText(entries)
+	if err != nil {
+		return err
 	}
 	cf, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		return fmt.Errorf("configure repository: %w", err)
 	}
-	if _, err := cf.WriteString(b.String()); err != nil {
+	if _, err := cf.WriteString(text); err != nil {
 		cf.Close()
 		return fmt.Errorf("configure repository: %w", err)
 	}
@@ -61,6 +57,48 @@ func (f *Fetcher) setConfig(_ context.Context, dir string, entries []gitConfig) 
 		return fmt.Errorf("configure repository: %w", err)
 	}
 	return nil
+}
+
+// configText is entries in git's config file syntax, a section per entry.
+func configText(entries []gitConfig) (string, error) {
+	var b strings.Builder
+	for _, e := range entries {
+		section, key, ok := splitConfigKey(e.key)
+		if !ok || strings.ContainsAny(e.value, "\n\x00") {
+			return "", fmt.Errorf("configure repository: cannot write %s", e.key)
+		}
+		value := strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(e.value)
+		fmt.Fprintf(&b, "%s\n\t%s = \"%s\"\n", section, key, value)
+	}
+	return b.String(), nil
+}
+
+// originURL reads remote.origin.url from a repository's config file,
+// which upbuild wrote (setConfig) or git did (replaceConfig); "" when
+// it is not there or not in either form.
+func originURL(configPath string) string {
+	data, err := os.ReadFile(configPath)
+	if err != nil {
+		return ""
+	}
+	inOrigin, url := false, ""
+	for line := range strings.Lines(string(data)) {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "[") {
+			inOrigin = line == `[remote "origin"]`
+			continue
+		}
+		key, value, ok := strings.Cut(line, "=")
+		if !inOrigin || !ok || strings.TrimSpace(key) != "url" {
+			continue
+		}
+		value = strings.TrimSpace(value)
+		if unquoted, err := strconv.Unquote(value); err == nil {
+			value = unquoted
+		}
+		url = value // the last one wins, as in git
+	}
+	return url
 }
 
 // replaceConfig sets one key that may already exist, replacing its value.
@@ -96,10 +134,20 @@ func (c *cacheRepo) local(ctx context.Context, args ...string) (string, error) {
 	return c.f.run(ctx, gitCmd{dir: c.dir, transport: noTransport, args: args})
 }
 
+// Filters of fetches from the forge. The cache is created without any
+// file contents; later fetches bring those of the new commits, up to a
+// size, because the job that asked for the fetch nearly always builds one
+// of them, and asking for them afterwards costs a second round trip to the
+// forge. Old history, and large files, stay on the forge.
+const (
+	createFilter = "blob:none"
+	updateFilter = "blob:limit=256k"
+)
+
 // fetch runs git fetch from the forge with the token.
-func (c *cacheRepo) fetch(ctx context.Context, dir string, refspecs ...string) error {
+func (c *cacheRepo) fetch(ctx context.Context, dir, filter string, refspecs ...string) error {
 	args := append([]string{"fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--no-auto-maintenance",
-		"--filter=blob:none", "--prune", "origin"}, refspecs...)
+		"--filter=" + filter, "--prune", "origin"}, refspecs...)
 	_, err := c.f.run(ctx, gitCmd{dir: dir, transport: forgeTransport, cred: c.cred, args: args})
 	return c.fetchError(err)
 }
@@ -120,77 +168,93 @@ func branchesAndTags() []string {
 	return []string{"+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"}
 }
 
+// fetchRefs brings the branches and tags up to date, and the merge
+// request's ref (a fork's commit is only there) in the same request. Should
+// the forge not have that ref, the branches and tags are fetched alone.
+func (f *Fetcher) fetchRefs(ctx context.Context, key, dir, filter string, c *cacheRepo, req Request) error {
+	if req.MR != nil && req.MR.SourceRef != "" {
+		err := c.fetch(ctx, dir, filter, append(branchesAndTags(), "+"+req.MR.SourceRef+":"+req.MR.SourceRef)...)
+		if err == nil || errors.Is(err, ErrAccessDenied) || ctx.Err() != nil {
+			return err
+		}
+		f.log.InfoContext(ctx, "gitfetch: merge request ref not fetched", "repo", key, "ref", req.MR.SourceRef, "err", err)
+	}
+	return c.fetch(ctx, dir, filter, branchesAndTags()...)
+}
+
 // has tells whether the commit is in the repository, without fetching it.
 func (c *cacheRepo) has(ctx context.Context, sha string) bool {
 	_, err := c.local(ctx, "cat-file", "-e", sha+"^{commit}")
 	return err == nil
 }
 
-// revParse resolves a ref locally.
-func (c *cacheRepo) revParse(ctx context.Context, ref string) (string, error) {
-	out, err := c.local(ctx, "rev-parse", "--verify", "--quiet", "--end-of-options", ref+"^{commit}")
-	if err != nil {
-		return "", err
-	}
-	return strings.TrimSpace(out), nil
-}
-
 // updateCache creates or updates the project's cached repository so that
-// it holds every branch and tag and the requested commit.
-func (f *Fetcher) updateCache(ctx context.Context, key string, c *cacheRepo, req Request) error {
+// it holds every branch and tag, the merge request's ref and the files of
+// the commits the work tree is made of. It returns the cache's refs and
+// the merge request's target commit.
+func (f *Fetcher) updateCache(ctx context.Context, key string, c *cacheRepo, req Request) (map[string]string, string, error) {
 	_, err := os.Stat(c.dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		logf(req.Log, "Fetching %s (not cached on this worker yet)", req.RepoURL)
 		f.log.InfoContext(ctx, "gitfetch: cache miss", "repo", key)
-		if err := f.createCache(ctx, key, c); err != nil {
-			return err
+		if err := f.createCache(ctx, key, c, req); err != nil {
+			return nil, "", err
 		}
 	case err != nil:
-		return fmt.Errorf("cached repository: %w", err)
+		return nil, "", fmt.Errorf("cached repository: %w", err)
 	default:
 		logf(req.Log, "Fetching %s (updating this worker's cached copy)", req.RepoURL)
 		// The project may have moved since; the cache key is its ID.
-		if url, err := c.local(ctx, "config", "remote.origin.url"); err != nil || strings.TrimSpace(url) != req.RepoURL {
+		if originURL(filepath.Join(c.dir, "config")) != req.RepoURL {
 			if err := f.replaceConfig(ctx, c.dir, "remote.origin.url", req.RepoURL); err != nil {
-				return err
+				return nil, "", err
 			}
 		}
-		if err := c.fetch(ctx, c.dir, branchesAndTags()...); err != nil {
-			return err
+		if err := f.fetchRefs(ctx, key, c.dir, updateFilter, c, req); err != nil {
+			return nil, "", err
 		}
 	}
-	if c.has(ctx, req.SHA) {
-		return nil
+	refs, err := readRefs(c.dir)
+	if err != nil {
+		return nil, "", fmt.Errorf("cached repository: %w", err)
 	}
-	if req.MR != nil && req.MR.SourceRef != "" {
-		// A fork's commit: the target project keeps it under the merge
-		// request's ref, so the fork need not be readable.
-		if err := c.fetch(ctx, c.dir, "+"+req.MR.SourceRef+":"+req.MR.SourceRef); err != nil && !errors.Is(err, context.Canceled) {
-			f.log.InfoContext(ctx, "gitfetch: merge request ref not fetched", "repo", key, "ref", req.MR.SourceRef, "err", err)
-		}
-		if c.has(ctx, req.SHA) {
-			return nil
+	var targetSHA string
+	if req.MR != nil {
+		if targetSHA = refs["refs/heads/"+req.MR.TargetBranch]; targetSHA == "" {
+			return nil, "", fmt.Errorf("%w: target branch %q", ErrCommitNotFound, req.MR.TargetBranch)
 		}
 	}
-	// Not on any branch or tag any more (a force-push since): ask for the
-	// commit itself, which protocol v2 allows.
-	if err := c.fetch(ctx, c.dir, req.SHA); err != nil {
-		if errors.Is(err, ErrAccessDenied) || ctx.Err() != nil {
-			return err
+	missing, err := c.missingBlobs(ctx, req.SHA, targetSHA)
+	if err != nil {
+		if ctx.Err() != nil || c.has(ctx, req.SHA) {
+			return nil, "", err
 		}
-		return fmt.Errorf("%w: %s: %w", ErrCommitNotFound, req.SHA, err)
+		// Not on any branch or tag any more (a force-push since): ask for
+		// the commit itself, which protocol v2 allows.
+		if err := c.fetch(ctx, c.dir, createFilter, req.SHA); err != nil {
+			if errors.Is(err, ErrAccessDenied) || ctx.Err() != nil {
+				return nil, "", err
+			}
+			return nil, "", fmt.Errorf("%w: %s: %w", ErrCommitNotFound, req.SHA, err)
+		}
+		if !c.has(ctx, req.SHA) {
+			return nil, "", fmt.Errorf("%w: %s", ErrCommitNotFound, req.SHA)
+		}
+		if missing, err = c.missingBlobs(ctx, req.SHA, targetSHA); err != nil {
+			return nil, "", err
+		}
 	}
-	if !c.has(ctx, req.SHA) {
-		return fmt.Errorf("%w: %s", ErrCommitNotFound, req.SHA)
+	if err := c.fetchBlobs(ctx, missing); err != nil {
+		return nil, "", err
 	}
-	return nil
+	return refs, targetSHA, nil
 }
 
 // createCache makes a new cached repository under tmp/ and moves it into
 // place once its first fetch succeeded, so the cache never holds a
 // repository that was never filled.
-func (f *Fetcher) createCache(ctx context.Context, key string, c *cacheRepo) error {
+func (f *Fetcher) createCache(ctx context.Context, key string, c *cacheRepo, req Request) error {
 	building := filepath.Join(f.tmpDir, key+newSuffix)
 	if err := os.RemoveAll(building); err != nil {
 		return fmt.Errorf("clear unfinished cached repository: %w", err)
@@ -198,15 +262,11 @@ func (f *Fetcher) createCache(ctx context.Context, key string, c *cacheRepo) err
 	if _, err := f.run(ctx, gitCmd{args: []string{"init", "--quiet", "--bare", building}}); err != nil {
 		return fmt.Errorf("create cached repository: %w", err)
 	}
-	config := append(promisorConfig(c.cred.repoURL),
-		// Work trees are made by fetching from here with a filter.
-		gitConfig{"uploadpack.allowFilter", "true"},
-		gitConfig{"core.logAllRefUpdates", "false"},
-	)
+	config := append(promisorConfig(c.cred.repoURL), gitConfig{"core.logAllRefUpdates", "false"})
 	if err := f.setConfig(ctx, building, config); err != nil {
 		return err
 	}
-	if err := c.fetch(ctx, building, branchesAndTags()...); err != nil {
+	if err := f.fetchRefs(ctx, key, building, createFilter, c, req); err != nil {
 		return err
 	}
 	if err := os.Rename(building, c.dir); err != nil {
@@ -215,46 +275,59 @@ func (f *Fetcher) createCache(ctx context.Context, key string, c *cacheRepo) err
 	return nil
 }
 
-// fetchBlobs brings into the cache the file contents the work tree needs:
-// the trees of the commit, and for a merge those of the target and the
-// merge bases too. They are fetched here, with the token, so that the
-// work tree can then take them from the cache without one.
-func (c *cacheRepo) fetchBlobs(ctx context.Context, sha, targetSHA string) error {
-	commits := []string{sha}
-	if targetSHA != "" {
-		commits = append(commits, targetSHA)
-		bases, err := c.local(ctx, "merge-base", "--all", targetSHA, sha)
-		// No merge base (unrelated histories) exits 1; the merge will say so.
-		if err != nil && exitCode(err) != 1 {
-			return fmt.Errorf("find merge base: %w", err)
-		}
-		commits = append(commits, strings.Fields(bases)...)
-	}
+// missingBlobs lists the file contents of the commits' trees that the
+// cache does not hold yet. It fails when a commit is not there.
+func (c *cacheRepo) missingBlobs(ctx context.Context, commits ...string) ([]string, error) {
 	args := []string{"rev-list", "--objects", "--missing=print"}
 	for _, commit := range commits {
-		args = append(args, commit+"^{tree}")
+		if commit != "" {
+			args = append(args, commit+"^{tree}")
+		}
 	}
 	out, err := c.local(ctx, args...)
 	if err != nil {
-		return fmt.Errorf("list file contents to fetch: %w", err)
+		return nil, fmt.Errorf("list file contents to fetch: %w", err)
 	}
-	var missing strings.Builder
-	for _, line := range strings.Split(out, "\n") {
-		if oid, ok := strings.CutPrefix(line, "?"); ok {
-			missing.WriteString(oid + "\n")
+	var missing []string
+	for line := range strings.Lines(out) {
+		if oid, ok := strings.CutPrefix(strings.TrimSpace(line), "?"); ok {
+			missing = append(missing, oid)
 		}
 	}
-	if missing.Len() == 0 {
+	return missing, nil
+}
+
+// fetchBlobs brings file contents into the cache: those of the commit and,
+// for a merge, of its target. They are fetched here, with the token, so
+// that the work tree can copy them from the cache. A merge that needs the
+// merge base's version of a file changed on both sides fetches it then.
+func (c *cacheRepo) fetchBlobs(ctx context.Context, oids []string) error {
+	if len(oids) == 0 {
 		return nil
 	}
 	// The same request git makes for a lazy fetch: these objects, no
 	// negotiation, no tags.
-	_, err = c.f.run(ctx, gitCmd{
+	_, err := c.f.run(ctx, gitCmd{
 		dir: c.dir, transport: forgeTransport, cred: c.cred,
-		stdin:  strings.NewReader(missing.String()),
+		stdin:  strings.NewReader(strings.Join(oids, "\n") + "\n"),
 		config: []gitConfig{{"fetch.negotiationAlgorithm", "noop"}},
 		args: []string{"fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--no-auto-maintenance",
 			"--recurse-submodules=no", "--filter=blob:none", "--stdin", "origin"},
 	})
 	return c.fetchError(err)
+}
+
+// copyInto copies the cache's objects into a work tree's object store and
+// repacks the cache once the copies would be of many small files.
+func (c *cacheRepo) copyInto(ctx context.Context, objectsDir string) error {
+	counts, err := copyObjects(filepath.Join(c.dir, "objects"), objectsDir)
+	if err != nil {
+		return err
+	}
+	if counts.needRepack() {
+		if _, err := c.local(ctx, "gc", "--quiet", "--prune=now"); err != nil {
+			return fmt.Errorf("repack the cached repository: %w", err)
+		}
+	}
+	return nil
 }

@@ -203,7 +203,7 @@ func (r Request) validate() (string, error) {
 		return "", fmt.Errorf("%w: Dest is required", ErrInvalidRequest)
 	}
 	if r.MR != nil {
-		if r.MR.TargetBranch == "" || strings.HasPrefix(r.MR.TargetBranch, "-") {
+		if !validBranchName(r.MR.TargetBranch) {
 			return "", fmt.Errorf("%w: merge request target branch %q", ErrInvalidRequest, r.MR.TargetBranch)
 		}
 		if r.MR.SourceRef != "" && !strings.HasPrefix(r.MR.SourceRef, "refs/") {
@@ -282,29 +282,37 @@ func (f *Fetcher) Checkout(ctx context.Context, req Request) (Result, error) {
 	return res, nil
 }
 
-func (f *Fetcher) checkoutLocked(ctx context.Context, key string, req Request) (res Result, err error) {
-	l, err := f.lock(ctx, key)
+func (f *Fetcher) checkoutLocked(ctx context.Context, key string, req Request) (Result, error) {
+	w := workTree{f: f, dir: req.Dest, cred: credential{repoURL: req.RepoURL, token: req.Token}}
+	refs, targetSHA, err := f.fromCache(ctx, key, w, req)
 	if err != nil {
 		return Result{}, err
+	}
+	return w.finish(ctx, req, refs, targetSHA)
+}
+
+// fromCache updates the project's cached repository and copies it into the
+// work tree, holding the repository's lock. It returns the cache's refs
+// and the merge request's target commit.
+func (f *Fetcher) fromCache(ctx context.Context, key string, w workTree, req Request) (refs map[string]string, targetSHA string, err error) {
+	l, err := f.lock(ctx, key)
+	if err != nil {
+		return nil, "", err
 	}
 	defer func() {
 		if unlockErr := l.unlock(); err == nil {
 			err = unlockErr
 		}
 	}()
-	cache := cacheRepo{f: f, dir: f.repoPath(key), cred: credential{repoURL: req.RepoURL, token: req.Token}}
-	if err := f.updateCache(ctx, key, &cache, req); err != nil {
-		return Result{}, err
+	cache := cacheRepo{f: f, dir: f.repoPath(key), cred: w.cred}
+	if refs, targetSHA, err = f.updateCache(ctx, key, &cache, req); err != nil {
+		return nil, "", err
 	}
-	var targetSHA string
-	if req.MR != nil {
-		targetSHA, err = cache.revParse(ctx, "refs/heads/"+req.MR.TargetBranch)
-		if err != nil {
-			return Result{}, fmt.Errorf("%w: target branch %q", ErrCommitNotFound, req.MR.TargetBranch)
-		}
+	if err := w.create(req.SHA); err != nil {
+		return nil, "", err
 	}
-	if err := cache.fetchBlobs(ctx, req.SHA, targetSHA); err != nil {
-		return Result{}, err
+	if err := cache.copyInto(ctx, w.objectsDir()); err != nil {
+		return nil, "", fmt.Errorf("copy the repository into the work tree: %w", err)
 	}
-	return f.makeWorkTree(ctx, cache.dir, targetSHA, req)
+	return refs, targetSHA, nil
 }

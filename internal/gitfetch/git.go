@@ -28,9 +28,6 @@ const (
 	noTransport transport = iota
 	// forgeTransport allows http and https, for fetches from the forge.
 	forgeTransport
-	// cacheTransport allows the file transport, for the work tree's fetches
-	// from the cache.
-	cacheTransport
 )
 
 // baseConfig applies to every git command upbuild runs: no hooks, no
@@ -62,8 +59,6 @@ func transportConfig(t transport) []gitConfig {
 			{"http.lowSpeedLimit", "1024"},
 			{"http.lowSpeedTime", "60"},
 		}
-	case cacheTransport:
-		return []gitConfig{{"protocol.file.allow", "always"}}
 	default:
 		return nil
 	}
@@ -146,7 +141,7 @@ const commandWaitDelay = 5 * time.Second
 // run runs git with a minimal environment: an empty HOME, no system or
 // global configuration, no terminal prompts, and the configuration of c.
 // The token reaches git only through this process's environment. It
-// returns git's standard output.
+// returns git's standard output, also when git fails.
 func (f *Fetcher) run(ctx context.Context, c gitCmd) (string, error) {
 	if f.commandTimeout > 0 {
 		var cancel context.CancelFunc
@@ -181,7 +176,9 @@ func (f *Fetcher) run(ctx context.Context, c gitCmd) (string, error) {
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		gerr.err = ctxErr
 	}
-	return "", gerr
+	// Some commands say what went wrong on stdout (merge-tree lists the
+	// conflicting files there).
+	return stdout.String(), gerr
 }
 
 // baseEnv is the environment of every git command; nothing is inherited

@@ -4,142 +4,168 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
+	"time"
 )
 
 // workTree is the job's own repository.
 type workTree struct {
-	f   *Fetcher
-	dir string
+	f    *Fetcher
+	dir  string
+	cred credential
 }
 
-// git runs a command in the work tree; it may fetch missing file contents
-// from the cache (file transport) and nothing else.
+func (w workTree) gitDir() string     { return filepath.Join(w.dir, ".git") }
+func (w workTree) objectsDir() string { return filepath.Join(w.gitDir(), "objects") }
+
+// git runs a command in the work tree. Everything a checkout or a merge
+// reads was copied from the cache; should a file content be missing after
+// all, git fetches it from the forge (the work tree's origin) with the
+// token in this one process's environment, as in the cache.
 func (w workTree) git(ctx context.Context, args ...string) (string, error) {
-	return w.f.run(ctx, gitCmd{dir: w.dir, transport: cacheTransport, args: args})
+	return w.f.run(ctx, gitCmd{dir: w.dir, transport: forgeTransport, cred: w.cred, args: args})
 }
 
-// makeWorkTree creates req.Dest as a standalone partial clone of the
-// cache: all commits, trees and tags are copied (not shared through
-// alternates, not hard-linked), and the file contents of the checkout.
-// Once done, its origin is the forge URL, without credentials.
-func (f *Fetcher) makeWorkTree(ctx context.Context, cacheDir, targetSHA string, req Request) (Result, error) {
-	w := workTree{f: f, dir: req.Dest}
-	if _, err := w.git(ctx, "init", "--quiet"); err != nil {
-		return Result{}, fmt.Errorf("create work tree: %w", err)
+// create makes the work tree's repository without running git: the
+// directories git expects, upbuild's config (origin is the forge URL,
+// without credentials, so a lazy fetch of old file contents in the sandbox
+// goes there, anonymously) and HEAD detached at head. The objects and refs
+// come next.
+func (w workTree) create(head string) error {
+	for _, dir := range []string{"objects/pack", "objects/info", "refs/heads", "refs/tags"} {
+		if err := os.MkdirAll(filepath.Join(w.gitDir(), dir), 0o755); err != nil {
+			return fmt.Errorf("create work tree: %w", err)
+		}
 	}
-	config := append(promisorConfig("file://"+cacheDir),
+	config, err := configText(append(append([]gitConfig{
+		{"core.filemode", "true"},
+		{"core.bare", "false"},
+		{"core.logAllRefUpdates", "true"},
+	}, promisorConfig(w.cred.repoURL)...),
 		gitConfig{"remote.origin.fetch", "+refs/heads/*:refs/remotes/origin/*"},
 		gitConfig{"user.name", mergeUserName},
 		gitConfig{"user.email", mergeUserEmail},
-	)
-	if err := f.setConfig(ctx, w.dir, config); err != nil {
-		return Result{}, err
+	))
+	if err != nil {
+		return err
 	}
-	if _, err := w.git(ctx, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--no-auto-maintenance",
-		"--filter=blob:none", "origin", "+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*", req.SHA); err != nil {
-		return Result{}, fmt.Errorf("copy the repository into the work tree: %w", err)
+	if err := os.WriteFile(filepath.Join(w.gitDir(), "config"), []byte(config), 0o644); err != nil {
+		return fmt.Errorf("create work tree: %w", err)
 	}
-	res := Result{SHA: req.SHA, TargetSHA: targetSHA}
-	if req.MR == nil {
-		if err := w.checkout(ctx, req.SHA, w.localBranch(ctx, req.Ref)); err != nil {
-			return Result{}, err
-		}
-		logf(req.Log, "Checked out %s", describeCommit(req.SHA, req.Ref))
-	} else {
-		var err error
-		if res, err = w.merge(ctx, req, targetSHA); err != nil {
-			return Result{}, err
-		}
-	}
-	// From now on the work tree knows only the forge: a lazy fetch of old
-	// file contents goes there, anonymously, and never to the cache.
-	if err := f.replaceConfig(ctx, w.dir, "remote.origin.url", req.RepoURL); err != nil {
-		return Result{}, err
-	}
-	return res, nil
+	return w.setHead(head, "")
 }
 
-// checkout moves HEAD to sha, on branch when it is not empty, detached
-// otherwise.
-func (w workTree) checkout(ctx context.Context, sha, branch string) error {
-	args := []string{"checkout", "--quiet", "--force", "--detach", sha}
+// setHead points HEAD at sha, through branch when it is not empty (the
+// branch ref itself is in packed-refs), detached otherwise.
+func (w workTree) setHead(sha, branch string) error {
+	head := sha + "\n"
 	if branch != "" {
-		args = []string{"checkout", "--quiet", "--force", "-B", branch, sha}
+		head = "ref: refs/heads/" + branch + "\n"
 	}
-	if _, err := w.git(ctx, args...); err != nil {
-		return fmt.Errorf("check out %s: %w", sha, err)
+	if err := os.WriteFile(filepath.Join(w.gitDir(), "HEAD"), []byte(head), 0o644); err != nil {
+		return fmt.Errorf("set HEAD: %w", err)
 	}
 	return nil
 }
 
+// finish makes the commit to build (the merge, for a merge request),
+// writes the refs and HEAD, and checks the files out. It needs no lock:
+// the work tree has its own copy of everything.
+func (w workTree) finish(ctx context.Context, req Request, cacheRefs map[string]string, targetSHA string) (Result, error) {
+	res := Result{SHA: req.SHA, TargetSHA: targetSHA}
+	head, branch := req.SHA, localBranch(req.Ref, cacheRefs)
+	if req.MR != nil {
+		var err error
+		if res, err = w.merge(ctx, req, targetSHA); err != nil {
+			return Result{}, err
+		}
+		head, branch = req.SHA, ""
+		if res.MergedSHA != "" {
+			head, branch = res.MergedSHA, req.MR.TargetBranch
+		}
+	}
+	local := map[string]string{}
+	if branch != "" {
+		local["refs/heads/"+branch] = head
+	}
+	if err := os.WriteFile(filepath.Join(w.gitDir(), "packed-refs"), packedRefs(cacheRefs, local), 0o644); err != nil {
+		return Result{}, fmt.Errorf("write refs: %w", err)
+	}
+	if err := w.setHead(head, branch); err != nil {
+		return Result{}, err
+	}
+	// The index and the files, from HEAD, in one process.
+	if _, err := w.git(ctx, "read-tree", "--reset", "-u", "HEAD"); err != nil {
+		return Result{}, fmt.Errorf("check out %s: %w", head, err)
+	}
+	if req.MR == nil {
+		logf(req.Log, "Checked out %s", describeCommit(req.SHA, req.Ref))
+	}
+	return res, nil
+}
+
 // localBranch is the branch a push's work tree is on: the pushed branch.
 // A tag, an unusable name or no Ref leaves HEAD detached ("").
-func (w workTree) localBranch(ctx context.Context, ref string) string {
+func localBranch(ref string, cacheRefs map[string]string) string {
 	if strings.HasPrefix(ref, "refs/tags/") {
 		return ""
 	}
 	name := strings.TrimPrefix(ref, "refs/heads/")
-	if name == "" || strings.HasPrefix(name, "refs/") || strings.HasPrefix(name, "-") {
-		return ""
-	}
-	if _, err := w.git(ctx, "check-ref-format", "refs/heads/"+name); err != nil {
+	if strings.HasPrefix(name, "refs/") || !validBranchName(name) {
 		return ""
 	}
 	// A bare tag name (a release event) is a tag, not a branch.
-	if _, err := w.git(ctx, "rev-parse", "--verify", "--quiet", "refs/tags/"+name); err == nil {
+	if _, isTag := cacheRefs["refs/tags/"+name]; isTag {
 		return ""
 	}
 	return name
 }
 
-// merge checks out the target branch and merges the source commit onto
-// it, as Packit does; on conflicts it falls back to the source commit.
+// merge merges the source commit onto the target branch as Packit does,
+// without a work tree (git merge-tree), and writes the merge commit. On
+// conflicts, or with no history in common, it falls back to the source
+// commit and says so.
 func (w workTree) merge(ctx context.Context, req Request, targetSHA string) (Result, error) {
 	res := Result{SHA: req.SHA, TargetSHA: targetSHA}
 	target := req.MR.TargetBranch
-	if err := w.checkout(ctx, targetSHA, target); err != nil {
-		return Result{}, err
-	}
-	source := req.MR.SourceRef
-	if source == "" {
-		source = req.SHA[:12]
-	}
-	message := fmt.Sprintf("Merge %s (%s) into %s", source, req.SHA[:12], target)
-	_, mergeErr := w.git(ctx, "merge", "--no-ff", "--no-edit", "--no-verify", "--quiet", "-m", message, req.SHA)
-	if mergeErr == nil {
-		merged, err := w.git(ctx, "rev-parse", "HEAD")
-		if err != nil {
-			return Result{}, fmt.Errorf("read the merge commit: %w", err)
+	out, mergeErr := w.git(ctx, "merge-tree", "--write-tree", "--name-only", "--no-messages", targetSHA, req.SHA)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	tree := lines[0]
+	switch {
+	case mergeErr == nil && fullSHA.MatchString(tree):
+		source := req.MR.SourceRef
+		if source == "" {
+			source = req.SHA[:12]
 		}
-		res.MergedSHA = strings.TrimSpace(merged)
-		logf(req.Log, "Merged %s onto %s (%s) as %s", req.SHA[:12], target, targetSHA[:12], res.MergedSHA[:12])
+		merged, err := writeCommit(w.objectsDir(), commit{
+			tree: tree, parents: []string{targetSHA, req.SHA}, identity: mergeUserName + " <" + mergeUserEmail + ">",
+			when: time.Now(), message: fmt.Sprintf("Merge %s (%s) into %s", source, req.SHA[:12], target),
+		})
+		if err != nil {
+			return Result{}, err
+		}
+		res.MergedSHA = merged
+		logf(req.Log, "Merged %s onto %s (%s) as %s", req.SHA[:12], target, targetSHA[:12], merged[:12])
 		return res, nil
-	}
-	if ctx.Err() != nil {
-		return Result{}, fmt.Errorf("merge onto %s: %w", target, mergeErr)
-	}
-	conflicts, err := w.git(ctx, "diff", "--name-only", "--diff-filter=U")
-	if err != nil {
-		return Result{}, fmt.Errorf("merge onto %s: %w", target, errors.Join(mergeErr, err))
-	}
-	files := strings.Fields(conflicts)
-	unrelated := strings.Contains(mergeErr.Error(), "refusing to merge unrelated histories")
-	if len(files) == 0 && !unrelated {
-		return Result{}, fmt.Errorf("merge onto %s: %w", target, mergeErr)
-	}
-	if len(files) > 0 {
-		if _, err := w.git(ctx, "merge", "--abort"); err != nil {
-			return Result{}, fmt.Errorf("abort the conflicting merge: %w", err)
+	case ctx.Err() != nil:
+		return Result{}, fmt.Errorf("merge onto %s: %w", target, ctx.Err())
+	case exitCode(mergeErr) == 1 && fullSHA.MatchString(tree):
+		var files []string
+		for _, f := range lines[1:] {
+			if f = strings.TrimSpace(f); f != "" && !slices.Contains(files, f) {
+				files = append(files, f)
+			}
 		}
 		res.Message = fmt.Sprintf("The merge request does not merge cleanly onto %s (%s) (conflicts in %s); building its source commit %s alone.",
 			target, targetSHA[:12], strings.Join(files, ", "), req.SHA[:12])
-	} else {
+	case mergeErr != nil && strings.Contains(mergeErr.Error(), "refusing to merge unrelated histories"):
 		res.Message = fmt.Sprintf("The merge request shares no history with %s (%s); building its source commit %s alone.",
 			target, targetSHA[:12], req.SHA[:12])
-	}
-	if err := w.checkout(ctx, req.SHA, ""); err != nil {
-		return Result{}, err
+	default:
+		return Result{}, fmt.Errorf("merge onto %s: %w", target, errors.Join(mergeErr, fmt.Errorf("unexpected merge-tree output %q", out)))
 	}
 	res.MergeFellBack = true
 	logf(req.Log, "%s", res.Message)
