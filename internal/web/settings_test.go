@@ -188,7 +188,9 @@ type viewer struct {
 }
 
 func (s *settingsStack) anonymous() viewer { return viewer{s: s, client: &http.Client{}} }
-func (s *settingsStack) operator() viewer  { return viewer{s: s, client: &http.Client{}, operator: true} }
+func (s *settingsStack) operator() viewer {
+	return viewer{s: s, client: &http.Client{}, operator: true}
+}
 
 // member signs a new demo-group member with level in (0: no membership;
 // alice is the seed's Maintainer).
