@@ -96,14 +96,10 @@ type previewJob struct {
 }
 
 // settingsProject finds the project of a /settings URL and says whether the
-// viewer may see and change its settings. It answers the request itself and
-// returns false when the page cannot be shown: 404 when the project does
-// not exist or the viewer may not see it, 503 when access cannot be checked.
-func (p *Pages) settingsProject(w http.ResponseWriter, r *http.Request) (store.ProjectRef, bool, bool) {
-	if p.Access == nil {
-		notFound(w, "This project")
-		return store.ProjectRef{}, false, false
-	}
+// viewer may change its settings. It answers the request itself and returns
+// false when the page cannot be shown: 404 when the project does not exist
+// or the viewer may not see it, 503 when access cannot be checked.
+func (p *Pages) settingsProject(w http.ResponseWriter, r *http.Request) (proj store.ProjectRef, canEdit, ok bool) {
 	host, projectPath := r.PathValue("host"), strings.Trim(r.PathValue("path"), "/")
 	proj, err := p.Store.FindProject(r.Context(), host, projectPath)
 	if errors.Is(err, store.ErrNotFound) {
@@ -115,28 +111,15 @@ func (p *Pages) settingsProject(w http.ResponseWriter, r *http.Request) (store.P
 		return store.ProjectRef{}, false, false
 	}
 	guarded := access.Project{Instance: proj.Instance, ID: proj.ProjectID, Public: proj.Public()}
-	see, err := p.Access.Allowed(r.Context(), r, guarded, access.SeePrivate)
+	if !p.mayView(w, r, guarded, "This project") {
+		return store.ProjectRef{}, false, false
+	}
+	canEdit, err = p.Access.Allowed(r.Context(), r, guarded, access.Administer)
 	if err != nil {
-		p.accessCheckFailed(w, err)
+		p.accessUnknown(w, err)
 		return store.ProjectRef{}, false, false
 	}
-	if !see {
-		notFound(w, "This project")
-		return store.ProjectRef{}, false, false
-	}
-	edit, err := p.Access.Allowed(r.Context(), r, guarded, access.Administer)
-	if err != nil {
-		p.accessCheckFailed(w, err)
-		return store.ProjectRef{}, false, false
-	}
-	return proj, edit, true
-}
-
-// accessCheckFailed answers when GitLab could not say what the viewer may
-// do: nothing is shown or changed on a guess.
-func (p *Pages) accessCheckFailed(w http.ResponseWriter, err error) {
-	p.Logger.Warn("access check", "err", err)
-	http.Error(w, "upbuild cannot check your access on GitLab right now; try again in a minute", http.StatusServiceUnavailable)
+	return proj, canEdit, true
 }
 
 func (p *Pages) settingsPage(w http.ResponseWriter, r *http.Request) {
@@ -175,7 +158,7 @@ func (p *Pages) newSettingsView(r *http.Request, proj store.ProjectRef, canEdit 
 }
 
 func (p *Pages) settingsPost(w http.ResponseWriter, r *http.Request) {
-	if err := p.checkCSRF(r); err != nil {
+	if err := p.Access.CheckCSRF(r); err != nil {
 		http.Error(w, err.Error(), http.StatusForbidden)
 		return
 	}
@@ -267,14 +250,6 @@ func (p *Pages) settingsPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, settingsURL(proj)+"?saved=1", http.StatusSeeOther)
-}
-
-// checkCSRF is the first thing a POST handler does.
-func (p *Pages) checkCSRF(r *http.Request) error {
-	if p.Access == nil {
-		return access.ErrCSRF
-	}
-	return p.Access.CheckCSRF(r)
 }
 
 func (p *Pages) renderSettings(w http.ResponseWriter, r *http.Request, view settingsView, status int) {
