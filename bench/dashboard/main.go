@@ -30,6 +30,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -49,7 +50,10 @@ type options struct {
 	rate     float64
 	postgres string
 	fixtures string
-	progress io.Writer
+	// cpuProfile, when set, receives a CPU profile of the measured phase
+	// (of the last database when there are two).
+	cpuProfile string
+	progress   io.Writer
 }
 
 // The GitLab instance the seeded projects live on. Nothing is ever sent to
@@ -65,6 +69,7 @@ func main() {
 	flag.Float64Var(&opts.rate, "rate", 500, "signed webhook deliveries per second during the reads")
 	flag.StringVar(&opts.postgres, "postgres", "postgres://postgres@127.0.0.1:55433/postgres?sslmode=disable",
 		"PostgreSQL server to create the benchmark's database on")
+	flag.StringVar(&opts.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured phase to this file")
 	flag.StringVar(&opts.fixtures, "fixtures", "internal/forge/gitlab/testdata/webhooks", "GitLab's sample payloads")
 	flag.Parse()
 	switch *db {
@@ -192,6 +197,13 @@ func run(ctx context.Context, engine string, opts options) (res result, err erro
 	host := strings.TrimPrefix(strings.TrimPrefix(instance, "https://"), "http://")
 
 	fmt.Fprintf(opts.progress, "bench/dashboard: %s: %d readers and %g deliveries/s for %s\n", engine, opts.readers, opts.rate, opts.duration)
+	if opts.cpuProfile != "" {
+		stopProfile, err := startCPUProfile(opts.cpuProfile)
+		if err != nil {
+			return res, err
+		}
+		defer func() { err = errors.Join(err, stopProfile()) }()
+	}
 	res.loadStart = loadAverage()
 	intakeDone := make(chan intakeResult, 1)
 	go func() { intakeDone <- load.run(ctx, opts.duration) }()
@@ -274,6 +286,23 @@ func waitReady(ctx context.Context, base string) error {
 		}
 	}
 	return errors.New("upbuild did not become ready within 30 s")
+}
+
+func startCPUProfile(path string) (stop func() error, err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		return nil, errors.Join(fmt.Errorf("cpu profile: %w", err), f.Close())
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		return nil
+	}, nil
 }
 
 // printReport writes one engine's figures.
