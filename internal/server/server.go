@@ -203,7 +203,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, getenv func(s
 	}
 	guard.Register(mux)
 	(&api.API{Store: st, AdminToken: adminToken, Access: guard, Logger: log}).Register(mux)
-	(&web.Pages{Store: st, Logs: ex.Logs, Artifacts: ex.Artifacts, PublicURL: cfg.PublicURL, AdminToken: adminToken, Access: guard, Logger: log}).Register(mux)
+	(&web.Pages{Store: st, Logs: ex.Logs, Artifacts: ex.Artifacts, PublicURL: cfg.PublicURL, AdminToken: adminToken, Access: guard,
+		ApprovalPolicy: cfg.ApprovalPolicy, Aliases: aliases, Logger: log}).Register(mux)
 	(&joblog.Handlers{Store: st, Logs: ex.Logs, Artifacts: ex.Artifacts, AdminToken: adminToken, Access: guard, Logger: log}).Register(mux)
 	s.http = &http.Server{
 		Handler: mux,

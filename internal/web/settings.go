@@ -191,7 +191,7 @@ func (p *Pages) settingsPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	view.Version = expected
-	check := settings.Check{RepoName: path.Base(proj.Path), Aliases: packitcfg.DefaultAliasTable()}
+	check := settings.Check{RepoName: path.Base(proj.Path), Aliases: p.aliases()}
 	if err := errors.Join(append(formErrs, settings.Validate(submitted, check))...); err != nil {
 		for _, fe := range settings.FieldErrors(err) {
 			view.Errors = append(view.Errors, fe.Error())
@@ -303,10 +303,8 @@ func (p *Pages) fillPreview(w http.ResponseWriter, r *http.Request, view *settin
 			return true
 		}
 	}
-	// The operator's approval policy is not known here (the planner
-	// applies it); passing the project's own keeps Apply from guessing.
 	eff, err := settings.Apply(repo, s, settings.Project{RepoName: repoName, RepoFiles: recorded.RepoFiles,
-		OperatorApprovalPolicy: s.ApprovalPolicy})
+		OperatorApprovalPolicy: p.operatorApprovalPolicy()})
 	if err != nil {
 		pv.Problem = configProblems(settings.FallbackFileName, err)
 		return true
@@ -319,9 +317,7 @@ func (p *Pages) fillPreview(w http.ResponseWriter, r *http.Request, view *settin
 	case !found:
 		pv.Source = "nothing yet: upbuild reads the default branch's .packit.yaml on the next push to it, and there is no fallback config"
 	}
-	// The page does not know the operator's policy: it names the
-	// project's choice, and the page says the stricter one applies.
-	pv.Approval, pv.Changes = s.ApprovalPolicy, eff.Changes
+	pv.Approval, pv.Changes = eff.ApprovalPolicy, eff.Changes
 	if eff.Config == nil {
 		return true
 	}
@@ -332,7 +328,7 @@ func (p *Pages) fillPreview(w http.ResponseWriter, r *http.Request, view *settin
 		pj := previewJob{Type: string(j.Type), Trigger: string(j.Trigger), Package: j.PackageName, Identifier: j.Identifier,
 			Branch: j.Branch, Manual: j.ManualTrigger}
 		if settings.BuildTestType(j.Type) {
-			targets, err := packitcfg.ResolveTargets(j, packitcfg.DefaultAliasTable())
+			targets, err := packitcfg.ResolveTargets(j, p.aliases())
 			if err != nil {
 				pv.Warnings = append(pv.Warnings, err.Error())
 			}
@@ -447,4 +443,21 @@ func shortSHA(sha string) string {
 		return sha[:8]
 	}
 	return sha
+}
+
+// aliases is the operator's target alias table, or Packit's default.
+func (p *Pages) aliases() packitcfg.AliasTable {
+	if p.Aliases != nil {
+		return p.Aliases
+	}
+	return packitcfg.DefaultAliasTable()
+}
+
+// operatorApprovalPolicy is the instance-wide policy the planner applies
+// under the project's own; "forks" when the operator set none, as in plan.
+func (p *Pages) operatorApprovalPolicy() string {
+	if p.ApprovalPolicy != "" {
+		return p.ApprovalPolicy
+	}
+	return "forks"
 }

@@ -297,7 +297,9 @@ func TestSettingsPageOfAPublicProject(t *testing.T) {
 			t.Fatalf("anonymous GET: %d %s", got.status, got.body)
 		}
 		for _, want := range []string{`id="read-only"`, "<fieldset disabled>", "rpm-build:main:fedora-rawhide-x86_64",
-			"testing-farm:main:fedora-rawhide-x86_64:smoke", ".packit.yaml at main"} {
+			"testing-farm:main:fedora-rawhide-x86_64:smoke", ".packit.yaml at main",
+			// No project choice: the operator's default policy is what applies.
+			"Fork approval in force: forks"} {
 			if !strings.Contains(got.body, want) {
 				t.Errorf("anonymous page lacks %q:\n%s", want, got.body)
 			}

@@ -34,6 +34,7 @@ import (
 
 	"upbuild.dev/upbuild/internal/access"
 	"upbuild.dev/upbuild/internal/joblog"
+	"upbuild.dev/upbuild/internal/packitcfg"
 	"upbuild.dev/upbuild/internal/store"
 )
 
@@ -51,6 +52,12 @@ type Pages struct {
 	// nil: Register then builds a Guard that knows the admin token and
 	// offers no sign-in.
 	AdminToken string
+	// ApprovalPolicy and Aliases are the operator's fork approval policy
+	// and target alias table, so the settings page validates and previews
+	// the way the planner will apply them. Empty: "forks" and Packit's
+	// default aliases.
+	ApprovalPolicy string
+	Aliases        packitcfg.AliasTable
 	// Access signs people in and decides what they may see and do.
 	Access *access.Guard
 	Logger *slog.Logger
