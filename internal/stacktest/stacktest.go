@@ -27,6 +27,7 @@ import (
 	"testing"
 	"time"
 
+	"upbuild.dev/upbuild/internal/access/accesstest"
 	"upbuild.dev/upbuild/internal/config"
 	"upbuild.dev/upbuild/internal/gitlabsim"
 	"upbuild.dev/upbuild/internal/hooktoken"
@@ -38,8 +39,12 @@ import (
 // WaitTimeout is how long Eventually and the helpers built on it wait.
 const WaitTimeout = 30 * time.Second
 
-// botTokenEnv is the variable the configuration reads the bot token from.
-const botTokenEnv = "BOT_TOKEN"
+// The variables the configuration reads the bot token and the OAuth
+// application's secret from.
+const (
+	botTokenEnv    = "BOT_TOKEN"
+	oauthSecretEnv = "OAUTH_CLIENT_SECRET"
+)
 
 // Options adjust the stack before it starts.
 type Options struct {
@@ -63,7 +68,8 @@ type Stack struct {
 	Sim    *gitlabsim.Simulator
 	SimURL string
 	// Seed is what gitlabsim.Seed created: group demo, maintainer alice,
-	// the bot, and the project demo/hello (not hooked up).
+	// the bot, and the project demo/hello (not hooked up). An OAuth2
+	// application for upbuild's sign-in is registered too.
 	Seed gitlabsim.Seeded
 	// URL is upbuild's base URL (its public URL).
 	URL string
@@ -109,7 +115,10 @@ func Start(t *testing.T, dbURL string, opts Options) *Stack {
 	t.Cleanup(up.Close)
 	s.URL = up.URL
 
-	env := map[string]string{botTokenEnv: seed.Bot.Token}
+	// Sign-in works as on a real instance: an OAuth application
+	// registered on the simulator with upbuild's callback as redirect URI.
+	clientID, clientSecret := sim.AddOAuthApp(up.URL+"/signin/callback", "read_user")
+	env := map[string]string{botTokenEnv: seed.Bot.Token, oauthSecretEnv: clientSecret}
 	for k, v := range opts.Env {
 		env[k] = v
 	}
@@ -121,7 +130,8 @@ func Start(t *testing.T, dbURL string, opts Options) *Stack {
 	dataDir := filepath.Join(t.TempDir(), "data")
 	cfg.DataDir, cfg.KeyFile, cfg.DatabaseURL = dataDir, filepath.Join(dataDir, "service.keys"), dbURL
 	cfg.PublicURL = up.URL
-	cfg.Instances = []config.Instance{{URL: simHTTP.URL, BotTokenEnv: botTokenEnv}}
+	cfg.Instances = []config.Instance{{URL: simHTTP.URL, BotTokenEnv: botTokenEnv,
+		OAuthClientID: clientID, OAuthClientSecretEnv: oauthSecretEnv}}
 	cfg.TokenCacheTTL = 0
 	if opts.Configure != nil {
 		opts.Configure(&cfg)
@@ -250,6 +260,21 @@ func (s *Stack) OpenMR(p gitlabsim.Project, author, branch, title string) gitlab
 		s.t.Fatalf("open a merge request from %s: %v", branch, err)
 	}
 	return mr
+}
+
+// SignIn signs a simulator user in to upbuild through the simulator's
+// OAuth2 sign-in form and consent page, as a browser would, and returns an
+// HTTP client whose cookie jar holds the session.
+func (s *Stack) SignIn(username string) *http.Client {
+	s.t.Helper()
+	client, err := accesstest.NewBrowser()
+	if err != nil {
+		s.t.Fatalf("sign in %s: %v", username, err)
+	}
+	if err := accesstest.SignIn(s.ctx, client, s.URL, s.SimURL, username); err != nil {
+		s.t.Fatalf("sign in %s: %v", username, err)
+	}
+	return client
 }
 
 // Eventually polls cond until it holds or WaitTimeout passes, then fails

@@ -70,3 +70,22 @@ func get(t *testing.T, url string) string {
 	}
 	return string(b)
 }
+
+func TestSignInThroughTheSimulatorGivesASession(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		st := stacktest.Start(t, dbURL, stacktest.Options{})
+		client := st.SignIn("alice")
+		resp, err := client.Get(st.URL + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "signed in as @alice") {
+			t.Fatalf("home page after sign-in: %s\n%s", resp.Status, body)
+		}
+	})
+}
