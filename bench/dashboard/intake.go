@@ -23,10 +23,28 @@ type delivery struct {
 	body  []byte
 }
 
-// intakeMix loads GitLab's sample payloads and points them at the big
-// project: two merge request events, two pushes and one MR comment in
-// every five deliveries, as bench/intake sends.
-func intakeMix(fixtureDir, webURL string) ([]delivery, error) {
+// intakeTarget is a project deliveries are for.
+type intakeTarget struct {
+	id   int64
+	path string
+}
+
+// intakeTargets are the public projects of the seeded group: the big one
+// and its neighbours. 500 deliveries a second is an instance's load, not
+// one project's (that would be 43 million a day), so intake spreads over
+// them, as one group webhook token allows.
+func intakeTargets() []intakeTarget {
+	out := []intakeTarget{{bigProjectID, bigProjectPath}}
+	for p := range smallProjects {
+		out = append(out, intakeTarget{smallProjectID(p), smallProjectPath(p)})
+	}
+	return out
+}
+
+// intakeMix loads GitLab's sample payloads and points them at each target
+// project in turn: two merge request events, two pushes and one MR
+// comment in every five deliveries, as bench/intake sends.
+func intakeMix(fixtureDir, instance string) ([]delivery, error) {
 	load := func(name string) (map[string]any, error) {
 		b, err := os.ReadFile(filepath.Join(fixtureDir, name))
 		if err != nil {
@@ -38,37 +56,39 @@ func intakeMix(fixtureDir, webURL string) ([]delivery, error) {
 		}
 		return m, nil
 	}
-	ours := func(p map[string]any) {
-		p["id"], p["path_with_namespace"], p["web_url"] = bigProjectID, bigProjectPath, webURL
-		p["visibility_level"] = 20
-	}
 	var mix []delivery
-	for _, x := range []struct {
-		file, event string
-		n           int
-	}{{"merge_request.json", "Merge Request Hook", 2}, {"push.json", "Push Hook", 2}, {"note_merge_request.json", "Note Hook", 1}} {
-		m, err := load(x.file)
-		if err != nil {
-			return nil, err
+	for _, target := range intakeTargets() {
+		ours := func(p map[string]any) {
+			p["id"], p["path_with_namespace"], p["web_url"] = target.id, target.path, instance+"/"+target.path
+			p["visibility_level"] = 20
 		}
-		ours(m["project"].(map[string]any))
-		if _, ok := m["project_id"]; ok {
-			m["project_id"] = bigProjectID
-		}
-		if oa, ok := m["object_attributes"].(map[string]any); ok && x.event == "Merge Request Hook" {
-			oa["source_project_id"], oa["target_project_id"] = bigProjectID, bigProjectID
-			ours(oa["source"].(map[string]any))
-			ours(oa["target"].(map[string]any))
-		}
-		if mr, ok := m["merge_request"].(map[string]any); ok {
-			mr["source_project_id"], mr["target_project_id"] = bigProjectID, bigProjectID
-		}
-		body, err := json.Marshal(m)
-		if err != nil {
-			return nil, fmt.Errorf("intake mix: %w", err)
-		}
-		for range x.n {
-			mix = append(mix, delivery{event: x.event, body: body})
+		for _, x := range []struct {
+			file, event string
+			n           int
+		}{{"merge_request.json", "Merge Request Hook", 2}, {"push.json", "Push Hook", 2}, {"note_merge_request.json", "Note Hook", 1}} {
+			m, err := load(x.file)
+			if err != nil {
+				return nil, err
+			}
+			ours(m["project"].(map[string]any))
+			if _, ok := m["project_id"]; ok {
+				m["project_id"] = target.id
+			}
+			if oa, ok := m["object_attributes"].(map[string]any); ok && x.event == "Merge Request Hook" {
+				oa["source_project_id"], oa["target_project_id"] = target.id, target.id
+				ours(oa["source"].(map[string]any))
+				ours(oa["target"].(map[string]any))
+			}
+			if mr, ok := m["merge_request"].(map[string]any); ok {
+				mr["source_project_id"], mr["target_project_id"] = target.id, target.id
+			}
+			body, err := json.Marshal(m)
+			if err != nil {
+				return nil, fmt.Errorf("intake mix: %w", err)
+			}
+			for range x.n {
+				mix = append(mix, delivery{event: x.event, body: body})
+			}
 		}
 	}
 	return mix, nil

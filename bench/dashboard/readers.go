@@ -40,7 +40,7 @@ func tour(rng *rand.Rand, s seeded, host string, admin bool) []request {
 	}
 	// Deep: somewhere in the oldest tenth of the big project's history.
 	deep := s.BigRunIDs[rng.IntN(max(1, len(s.BigRunIDs)/10))]
-	small := "/p/" + host + "/" + fmt.Sprintf("bench/small-%02d", 1+rng.IntN(smallProjects))
+	small := "/p/" + host + "/" + smallProjectPath(rng.IntN(smallProjects))
 	if admin && rng.IntN(2) == 0 {
 		small = "/p/" + host + "/" + privatePath
 	}

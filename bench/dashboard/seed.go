@@ -19,6 +19,7 @@ import (
 // one smaller project is private and only the admin token shows it.
 const (
 	bigProjectID     = 1001
+	groupPath        = "bench"
 	bigProjectPath   = "bench/big-project"
 	privateProjectID = 1002
 	privatePath      = "bench/private-project"
@@ -115,7 +116,7 @@ func seed(ctx context.Context, st *store.Store, instance string, bigRuns int, no
 	}
 	neighbour(privateProjectID, privatePath, "private")
 	for p := range smallProjects {
-		neighbour(int64(2001+p), fmt.Sprintf("bench/small-%02d", p+1), "public")
+		neighbour(smallProjectID(p), smallProjectPath(p), "public")
 	}
 	// IDs grow with time, as they do when runs are planned as they come.
 	slices.SortStableFunc(runs, func(a, b runSeed) int { return a.created.Compare(b.created) })
@@ -230,6 +231,10 @@ func seed(ctx context.Context, st *store.Store, instance string, bigRuns int, no
 	out.Took = time.Since(began)
 	return out, nil
 }
+
+// smallProjectID and smallProjectPath name the p-th public neighbour.
+func smallProjectID(p int) int64    { return int64(2001 + p) }
+func smallProjectPath(p int) string { return fmt.Sprintf("bench/small-%02d", p+1) }
 
 func jobState(rng *rand.Rand) string {
 	switch x := rng.IntN(100); {
