@@ -2,7 +2,10 @@ package web
 
 import (
 	"fmt"
+	"html/template"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"upbuild.dev/upbuild/internal/store"
@@ -36,6 +39,41 @@ type chart struct {
 	// Line is a polyline's points ("x,y x,y"), for the pass rate.
 	Line string
 }
+
+// Marks are the chart's bars and pass-rate line as SVG markup, for the
+// "chart" template to write with {{.Marks}} instead of ranging over Bars.
+// A project page draws up to 13 charts of 90 bars; html/template escapes
+// every attribute of every bar through a reflective call, which made the
+// charts most of the page's CPU time under load (see docs/PERFORMANCE.md).
+// Here each value is escaped as html/template would, in one pass.
+func (c chart) Marks() template.HTML {
+	var b strings.Builder
+	b.Grow(len(c.Bars) * 160)
+	for _, r := range c.Bars {
+		b.WriteString(`<rect class="`)
+		b.WriteString(markupEscaper.Replace(r.Class))
+		for _, a := range [...]struct {
+			name string
+			v    int
+		}{{`" x="`, r.X}, {`" y="`, r.Y}, {`" width="`, r.W}, {`" height="`, r.H}} {
+			b.WriteString(a.name)
+			b.WriteString(strconv.Itoa(a.v))
+		}
+		b.WriteString(`"><title>`)
+		b.WriteString(markupEscaper.Replace(r.Title))
+		b.WriteString("</title></rect>\n")
+	}
+	if c.Line != "" {
+		b.WriteString(`<polyline class="rate" points="`)
+		b.WriteString(markupEscaper.Replace(c.Line))
+		b.WriteString(`"/>`)
+	}
+	return template.HTML(b.String()) //nolint:gosec // every value above is escaped
+}
+
+// markupEscaper escapes text and quoted attribute values the way
+// html/template does, so Marks writes what the template would.
+var markupEscaper = strings.NewReplacer("\x00", "\uFFFD", `"`, "&#34;", "&", "&amp;", "'", "&#39;", "+", "&#43;", "<", "&lt;", ">", "&gt;")
 
 // dayIndex places a day in the chart window that ends today, or -1.
 func dayIndex(first, day time.Time) int {
