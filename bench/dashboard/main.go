@@ -194,7 +194,7 @@ func run(ctx context.Context, engine string, opts options) (res result, err erro
 	defer transport.CloseIdleConnections()
 	client := &http.Client{Transport: transport, Timeout: 30 * time.Second}
 	load := &intakeLoad{url: up.base + "/api/webhooks/gitlab", token: issued.Token, signing: issued.SigningSecret,
-		mix: mix, rate: opts.rate, senders: 64, client: client}
+		mix: mix, rate: opts.rate, senders: 256, client: client}
 	host := strings.TrimPrefix(strings.TrimPrefix(instance, "https://"), "http://")
 
 	// The big project's first view sums its 90 days of history once; it is
