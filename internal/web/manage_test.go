@@ -98,6 +98,11 @@ func newStack(t *testing.T, dbURL string, workers int) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		if err := q.Stop(context.Background()); err != nil {
+			t.Errorf("stop the insert-only queue: %v", err)
+		}
+	})
 	forges, err := server.Forges(cfg, log, getenv)
 	if err != nil {
 		t.Fatal(err)
@@ -236,12 +241,15 @@ func (s *stack) push(p gitlabsim.Project, branch string) []int {
 	var codes []int
 	s.eventually("the push's deliveries", func() (bool, string) {
 		codes = nil
+		answered := true
 		for _, d := range s.sim.Deliveries()[before:] {
 			if d.ProjectID == p.ID && d.Event == "Push Hook" {
 				codes = append(codes, d.StatusCode)
+				// The simulator lists a delivery as soon as it sends it.
+				answered = answered && (d.StatusCode != 0 || d.Err != "" || d.Skipped)
 			}
 		}
-		return len(codes) == len(s.sim.Hooks(p.ID)), fmt.Sprint(codes)
+		return answered && len(codes) == len(s.sim.Hooks(p.ID)), fmt.Sprint(codes)
 	})
 	return codes
 }
