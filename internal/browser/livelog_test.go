@@ -27,6 +27,7 @@ const readLogView = `(() => ({
 }))()`
 
 func TestTheLiveLogGrowsWhileTheJobRuns(t *testing.T) {
+	t.Parallel()
 	testdb.Each(t, func(t *testing.T, dbURL string) {
 		st := stacktest.Start(t, dbURL, stacktest.Options{})
 		p := greeterProject(t, st, "slow", "  - job: tests\n    trigger: pull_request\n    targets: ["+hostTarget+"]\n", slowTests)

@@ -92,6 +92,7 @@ func plainLog(t *testing.T, st *stacktest.Stack, jobID int64) string {
 }
 
 func TestPagesShowRunsCreatedThroughTheSimulator(t *testing.T) {
+	t.Parallel()
 	testdb.Each(t, func(t *testing.T, dbURL string) {
 		st := stacktest.Start(t, dbURL, stacktest.Options{})
 		p := greeterProject(t, st, "greeter", "  - job: copr_build\n    trigger: pull_request\n    targets: ["+hostTarget+", fedora-rawhide-x86_64]\n", "")

@@ -91,6 +91,7 @@ func getAs(t *testing.T, client *http.Client, url string) (int, string) {
 }
 
 func TestAGuestCannotOpenOrChangeSettings(t *testing.T) {
+	t.Parallel()
 	testdb.Each(t, func(t *testing.T, dbURL string) {
 		st := stacktest.Start(t, dbURL, stacktest.Options{})
 		secret := st.ProjectWith(gitlabsim.ProjectSpec{Namespace: "demo", Path: "secret", Visibility: gitlabsim.Private,
@@ -157,6 +158,7 @@ func TestAGuestCannotOpenOrChangeSettings(t *testing.T) {
 }
 
 func TestAMaintainerChangesTheTargetsAndTheNextRunUsesThem(t *testing.T) {
+	t.Parallel()
 	testdb.Each(t, func(t *testing.T, dbURL string) {
 		st := stacktest.Start(t, dbURL, stacktest.Options{})
 		p := st.Project("retarget", pkgFiles("fedora-rawhide-x86_64"))

@@ -18,6 +18,7 @@ const xssTitle = `<img src=x onerror=alert(1)><script>alert(2)</script>`
 const injected = `document.querySelectorAll('img[src="x"], script:not([src])').length`
 
 func TestAnXSSPayloadInAnMRTitleIsShownAsText(t *testing.T) {
+	t.Parallel()
 	testdb.Each(t, func(t *testing.T, dbURL string) {
 		st := stacktest.Start(t, dbURL, stacktest.Options{})
 		p := st.Project("xss", map[string]string{"pkg.spec": "Name: pkg\nVersion: 1.0\n", ".packit.yaml": "specfile_path: pkg.spec\n" +
