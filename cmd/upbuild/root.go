@@ -153,14 +153,10 @@ func (a *app) tokenManager(ctx context.Context) (*hooktoken.Manager, func(), err
 	if err != nil {
 		return nil, nil, err
 	}
-	var instances []string
-	for _, u := range server.InstanceURLs(cfg) {
-		n, err := token.NormalizeInstanceURL(u)
-		if err != nil {
-			st.Close()
-			return nil, nil, fmt.Errorf("instance %s: %w", u, err)
-		}
-		instances = append(instances, n)
+	instances, err := server.NormalizedInstanceURLs(cfg)
+	if err != nil {
+		st.Close()
+		return nil, nil, err
 	}
 	return &hooktoken.Manager{Store: st, Keyring: ring, PublicURL: cfg.PublicURL, Instances: instances},
 		func() { st.Close() }, nil

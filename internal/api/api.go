@@ -25,6 +25,8 @@ type API struct {
 	// works here too), and the admin token. Nil: Register builds a Guard
 	// that knows only the admin token.
 	Access *access.Guard
+	// Jobs, when set, adds the re-run and cancel endpoints.
+	Jobs   *JobActions
 	Logger *slog.Logger
 }
 
@@ -43,6 +45,10 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/runs/{id}", a.run)
 	mux.HandleFunc("GET /api/v1/jobs/{id}", a.job)
 	mux.HandleFunc("GET /api/v1/projects/{id}/runs", a.projectRuns)
+	if a.Jobs != nil {
+		mux.HandleFunc("POST /api/v1/jobs/{id}/rerun", a.Jobs.HandleRerun)
+		mux.HandleFunc("POST /api/v1/jobs/{id}/cancel", a.Jobs.HandleCancel)
+	}
 }
 
 type apiError struct {

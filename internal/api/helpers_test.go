@@ -25,7 +25,9 @@ func routes(st *store.Store, blobDir string) *http.ServeMux {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	logs, arts := joblog.NewLogs(st, joblog.Options{}), joblog.NewArtifacts(st, blob.FS{Root: blobDir})
 	mux := http.NewServeMux()
-	(&api.API{Store: st, AdminToken: adminToken, Logger: logger}).Register(mux)
+	// The job actions' routes only; these tests never call them (the web
+	// package's tests run them against a whole service).
+	(&api.API{Store: st, AdminToken: adminToken, Logger: logger, Jobs: &api.JobActions{Store: st, Logger: logger}}).Register(mux)
 	(&web.Pages{Store: st, Logs: logs, Artifacts: arts, AdminToken: adminToken, Logger: logger}).Register(mux)
 	(&joblog.Handlers{Store: st, Logs: logs, Artifacts: arts, AdminToken: adminToken, Logger: logger}).Register(mux)
 	return mux

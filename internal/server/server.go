@@ -25,6 +25,7 @@ import (
 	"upbuild.dev/upbuild/internal/forge"
 	gitlabforge "upbuild.dev/upbuild/internal/forge/gitlab"
 	"upbuild.dev/upbuild/internal/gitfetch"
+	"upbuild.dev/upbuild/internal/hooktoken"
 	"upbuild.dev/upbuild/internal/intake"
 	"upbuild.dev/upbuild/internal/joblog"
 	"upbuild.dev/upbuild/internal/packitcfg"
@@ -103,6 +104,20 @@ func InstanceURLs(cfg config.Config) []string {
 		out[i] = in.URL
 	}
 	return out
+}
+
+// NormalizedInstanceURLs returns the configured instances' base URLs in the
+// form tokens and stored rows use.
+func NormalizedInstanceURLs(cfg config.Config) ([]string, error) {
+	out := make([]string, 0, len(cfg.Instances))
+	for _, u := range InstanceURLs(cfg) {
+		n, err := token.NormalizeInstanceURL(u)
+		if err != nil {
+			return nil, fmt.Errorf("instance %s: %w", u, err)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 // New builds the service from its configuration.
@@ -201,10 +216,21 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, getenv func(s
 		st.Close()
 		return nil, err
 	}
+	instances, err := NormalizedInstanceURLs(cfg)
+	if err != nil {
+		s.committer.Close()
+		st.Close()
+		return nil, err
+	}
 	guard.Register(mux)
-	(&api.API{Store: st, AdminToken: adminToken, Access: guard, Logger: log}).Register(mux)
-	(&web.Pages{Store: st, Logs: ex.Logs, Artifacts: ex.Artifacts, PublicURL: cfg.PublicURL, AdminToken: adminToken, Access: guard,
-		ApprovalPolicy: cfg.ApprovalPolicy, Aliases: aliases, Logger: log}).Register(mux)
+	(&api.API{Store: st, AdminToken: adminToken, Access: guard, Logger: log,
+		Jobs: &api.JobActions{Store: st, Access: guard, PublicURL: cfg.PublicURL, Enqueue: s.queue.Enqueue, Cancel: cancelJob,
+			Changed: s.reporter.Wake, Logger: log}}).Register(mux)
+	pages := &web.Pages{Store: st, Logs: ex.Logs, Artifacts: ex.Artifacts, PublicURL: cfg.PublicURL, AdminToken: adminToken, Access: guard,
+		ApprovalPolicy: cfg.ApprovalPolicy, Aliases: aliases, Logger: log}
+	pages.Register(mux)
+	(&web.SelfService{Pages: pages, Tokens: &hooktoken.Manager{Store: st, Keyring: ring, PublicURL: cfg.PublicURL, Instances: instances},
+		Forges: forges, Enqueue: s.queue.Enqueue, Cancel: cancelJob, Changed: s.reporter.Wake}).Register(mux)
 	(&joblog.Handlers{Store: st, Logs: ex.Logs, Artifacts: ex.Artifacts, AdminToken: adminToken, Access: guard, Logger: log}).Register(mux)
 	s.http = &http.Server{
 		Handler: mux,

@@ -9,11 +9,6 @@ import (
 	"upbuild.dev/upbuild/internal/store"
 )
 
-// registerJobActions is where the Pages' own re-run and cancel routes would
-// go; they need the queue, which Pages does not hold, so
-// SelfService.Register adds them.
-func (p *Pages) registerJobActions(*http.ServeMux) {}
-
 // JobButtons is what the job and run pages need to show the re-run and
 // cancel buttons: nil when the viewer may not use them.
 type JobButtons struct {

@@ -59,11 +59,6 @@ func (s *SelfService) Register(mux *http.ServeMux) {
 	s.registerJobActions(mux)
 }
 
-// registerManage is where the Pages' own routes for tokens and the audit
-// log would go; they need the keyring and the forges, which Pages does not
-// hold, so SelfService.Register adds them.
-func (p *Pages) registerManage(*http.ServeMux) {}
-
 // managed is a project as the manage pages see it.
 type managed struct {
 	store.ProjectRef

@@ -239,7 +239,8 @@ func (p *Pages) run(w http.ResponseWriter, r *http.Request) {
 	for _, j := range jobs {
 		tally[j.State]++
 	}
-	p.render(w, r, "run", map[string]any{"Run": run, "Jobs": jobs, "Glance": glanceOf(run, tally)})
+	p.render(w, r, "run", map[string]any{"Run": run, "Jobs": jobs, "Glance": glanceOf(run, tally),
+		"Actions": p.jobButtons(r, run, nil, jobs)})
 }
 
 // artifactLink is one artifact on the job page.
@@ -293,5 +294,6 @@ func (p *Pages) job(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	p.render(w, r, "job", map[string]any{"Job": job, "Run": run, "Log": lines, "After": after,
-		"LogCut": len(lines) == logPageLines, "LogLines": logPageLines, "Final": store.JobFinal(job.State), "Artifacts": arts})
+		"LogCut": len(lines) == logPageLines, "LogLines": logPageLines, "Final": store.JobFinal(job.State), "Artifacts": arts,
+		"Actions": p.jobButtons(r, run, &job, nil)})
 }

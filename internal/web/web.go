@@ -83,8 +83,6 @@ func (p *Pages) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /runs/{id}", p.run)
 	mux.HandleFunc("GET /jobs/{id}", p.job)
 	p.registerSettings(mux)
-	p.registerManage(mux)
-	p.registerJobActions(mux)
 	static, err := fs.Sub(staticFiles, "static")
 	if err != nil {
 		panic(err) // the directory is embedded above; only a broken build lacks it
