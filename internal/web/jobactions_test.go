@@ -94,6 +94,14 @@ func TestCancelAQueuedJobAndRerunIt(t *testing.T) {
 			return got[buildStatus].state == "pending" && got[testsStatus].state == "pending"
 		})
 		build := first[buildStatus].job
+		// The buttons are there for who may use them, and only then.
+		if page := s.do(http.MethodGet, "/jobs/"+build, nil, true); !strings.Contains(page.body, `action="/jobs/`+build+`/cancel"`) ||
+			strings.Contains(page.body, `/rerun"`) {
+			t.Fatalf("the operator's page of a queued job should offer Cancel only:\n%s", page.body)
+		}
+		if page := s.do(http.MethodGet, "/jobs/"+build, nil, false); strings.Contains(page.body, `/cancel"`) || strings.Contains(page.body, `/rerun"`) {
+			t.Fatalf("an anonymous visitor is offered job buttons:\n%s", page.body)
+		}
 
 		if resp := s.do(http.MethodPost, "/jobs/"+build+"/cancel", url.Values{}, false); resp.status != http.StatusForbidden ||
 			!strings.Contains(resp.body, "CSRF") {
@@ -114,6 +122,10 @@ func TestCancelAQueuedJobAndRerunIt(t *testing.T) {
 		}
 		if resp := s.do(http.MethodPost, "/jobs/"+build+"/cancel", url.Values{}, true); resp.status != http.StatusConflict {
 			t.Fatalf("canceling an ended job again: %d %s", resp.status, resp.body)
+		}
+		if page := s.do(http.MethodGet, "/jobs/"+build, nil, true); !strings.Contains(page.body, `action="/jobs/`+build+`/rerun"`) ||
+			strings.Contains(page.body, `/cancel"`) {
+			t.Fatalf("the operator's page of a canceled job should offer Re-run only:\n%s", page.body)
 		}
 
 		resp = s.do(http.MethodPost, "/jobs/"+build+"/rerun", url.Values{}, true)
