@@ -114,6 +114,23 @@ func (p *Pages) settingsProject(w http.ResponseWriter, r *http.Request) (proj st
 	if !p.mayView(w, r, guarded, "This project") {
 		return store.ProjectRef{}, false, false
 	}
+	// Settings are for the project's members even when the project is
+	// public: a Guest or a passer-by cannot open them.
+	members := guarded
+	members.Public = false
+	isMember, err := p.Access.Allowed(r.Context(), r, members, access.SeePrivate)
+	if err != nil {
+		p.accessUnknown(w, err)
+		return store.ProjectRef{}, false, false
+	}
+	if !isMember {
+		msg := "The settings of a project are shown to its members with the Reporter role or higher in GitLab, and changed by its Maintainers."
+		if _, signedIn := p.Access.Viewer(r); !signedIn {
+			msg += " Sign in with GitLab first."
+		}
+		http.Error(w, msg, http.StatusForbidden)
+		return store.ProjectRef{}, false, false
+	}
 	canEdit, err = p.Access.Allowed(r.Context(), r, guarded, access.Administer)
 	if err != nil {
 		p.accessUnknown(w, err)

@@ -291,17 +291,28 @@ func TestSettingsPageOfAPublicProject(t *testing.T) {
 		p := s.project("open", gitlabsim.Public)
 		path := s.settingsPath(p)
 
-		// Anyone sees the settings and the effective config, read-only.
-		got := s.anonymous().do(http.MethodGet, path, nil)
-		if got.status != http.StatusOK {
+		// Settings are for members, even of a public project: a passer-by
+		// and a Guest are told why they cannot open them.
+		if got := s.anonymous().do(http.MethodGet, path, nil); got.status != http.StatusForbidden ||
+			!strings.Contains(got.body, "Reporter role") || !strings.Contains(got.body, "Sign in with GitLab first") {
 			t.Fatalf("anonymous GET: %d %s", got.status, got.body)
+		}
+		guest := s.member("gina", gitlabsim.Guest)
+		if got := guest.do(http.MethodGet, path, nil); got.status != http.StatusForbidden || !strings.Contains(got.body, "Reporter role") ||
+			strings.Contains(got.body, "Sign in") {
+			t.Fatalf("guest GET: %d %s", got.status, got.body)
+		}
+		// A Reporter sees the settings and the effective config, read-only.
+		got := s.member("rita", gitlabsim.Reporter).do(http.MethodGet, path, nil)
+		if got.status != http.StatusOK {
+			t.Fatalf("reporter GET: %d %s", got.status, got.body)
 		}
 		for _, want := range []string{`id="read-only"`, "<fieldset disabled>", "rpm-build:main:fedora-rawhide-x86_64",
 			"testing-farm:main:fedora-rawhide-x86_64:smoke", ".packit.yaml at main",
 			// No project choice: the operator's default policy is what applies.
 			"Fork approval in force: forks"} {
 			if !strings.Contains(got.body, want) {
-				t.Errorf("anonymous page lacks %q:\n%s", want, got.body)
+				t.Errorf("the Reporter's page lacks %q:\n%s", want, got.body)
 			}
 		}
 		if strings.Contains(got.body, `name="save"`) {
@@ -316,14 +327,9 @@ func TestSettingsPageOfAPublicProject(t *testing.T) {
 			!strings.Contains(got.body, "CSRF") {
 			t.Fatalf("CSRF-less POST from a Maintainer: %d %s", got.status, got.body)
 		}
-		// A Guest sees the public settings but cannot change them.
-		guest := s.member("gina", gitlabsim.Guest)
-		if got := guest.do(http.MethodGet, path, nil); got.status != http.StatusOK || !strings.Contains(got.body, `id="read-only"`) {
-			t.Fatalf("guest GET: %d", got.status)
-		}
-		if got := guest.submit(path, url.Values{"targets": {"epel-9"}, "save": {"1"}}); got.status != http.StatusForbidden ||
+		if got := s.member("dora", gitlabsim.Developer).submit(path, url.Values{"targets": {"epel-9"}, "save": {"1"}}); got.status != http.StatusForbidden ||
 			!strings.Contains(got.body, "Maintainer role") {
-			t.Fatalf("guest save: %d %s", got.status, got.body)
+			t.Fatalf("developer save: %d %s", got.status, got.body)
 		}
 		if row, found, err := s.srv.Store().ProjectSettings(s.ctx, s.instance, p.ID); err != nil || found {
 			t.Fatalf("refused POSTs saved something: %+v %v", row, err)
