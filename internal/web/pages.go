@@ -47,6 +47,12 @@ func glanceOf(r store.Run, tally store.JobTally) glance {
 		return glance{Class: store.JobSuccess, Detail: detail}
 	case tally[store.JobWaiting] > 0 || tally[store.JobHeld] > 0:
 		return glance{Class: store.JobWaiting, Detail: detail}
+	case tally[store.JobCanceled] > 0:
+		return glance{Class: store.JobCanceled, Detail: detail}
+	case tally[store.JobSkipped] > 0:
+		// Nothing could run here (e.g. no build environment): say so,
+		// rather than calling it canceled.
+		return glance{Class: store.JobSkipped, Detail: fmt.Sprintf("%d of %d skipped", tally[store.JobSkipped], total)}
 	case total > 0:
 		return glance{Class: store.JobCanceled, Detail: detail}
 	}
