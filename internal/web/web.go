@@ -96,20 +96,10 @@ func (p *Pages) Register(mux *http.ServeMux) {
 }
 
 var funcs = template.FuncMap{
-	"when": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
-	"whenp": func(t *time.Time) string {
-		if t == nil {
-			return "—"
-		}
-		return t.UTC().Format("2006-01-02 15:04:05 UTC")
-	},
-	"age": func(t time.Time) string { return age(time.Since(t)) },
-	"took": func(start, end *time.Time) string {
-		if start == nil || end == nil {
-			return "—"
-		}
-		return roundDuration(end.Sub(*start))
-	},
+	"when":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
+	"whenp": whenp,
+	"age":   func(t time.Time) string { return age(time.Since(t)) },
+	"took":  took,
 	"short": func(s string) string {
 		if len(s) > 12 {
 			return s[:12]
@@ -117,6 +107,23 @@ var funcs = template.FuncMap{
 		return s
 	},
 	"projectURL": projectURL,
+	"jobRows":    jobRows,
+}
+
+// whenp is a time that may not have come yet.
+func whenp(t *time.Time) string {
+	if t == nil {
+		return "—"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05 UTC")
+}
+
+// took is how long something that started and ended took.
+func took(start, end *time.Time) string {
+	if start == nil || end == nil {
+		return "—"
+	}
+	return roundDuration(end.Sub(*start))
 }
 
 // pages holds one parsed template set per page, each with the layout.

@@ -1,0 +1,55 @@
+package web
+
+import (
+	"bytes"
+	"html/template"
+	"testing"
+	"time"
+
+	"upbuild.dev/upbuild/internal/store"
+)
+
+// rangedJobRows is how the run page wrote its rows before jobRows:
+// html/template's escaping is the reference.
+var rangedJobRows = template.Must(template.New("rows").Funcs(funcs).Parse(`<table>{{range .}}<tr><td><a href="/jobs/{{.ID}}">{{.StatusName}}</a></td><td>{{.Target}}{{if .Package}} ({{.Package}}){{end}}</td>
+<td><span class="state {{.State}}">{{.State}}</span> <span class="muted">{{.Description}}</span></td><td>{{whenp .StartedAt}}</td><td>{{took .StartedAt .FinishedAt}}</td></tr>{{end}}</table>`))
+
+func TestJobRowsAreWhatTheTemplateWrites(t *testing.T) {
+	hostile := `<img src=x onerror=alert(1)>"'&` + "\x00"
+	start := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	end := start.Add(95 * time.Second)
+	jobs := []store.Job{
+		{ID: 7, StatusName: "rpm-build:" + hostile, Target: hostile, Package: hostile, State: "failed", Description: hostile,
+			StartedAt: &start, FinishedAt: &end},
+		{ID: 8, StatusName: "testing-farm:fedora-rawhide-x86_64", Target: "fedora-rawhide-x86_64", State: "queued"},
+	}
+	var want bytes.Buffer
+	if err := rangedJobRows.Execute(&want, jobs); err != nil {
+		t.Fatal(err)
+	}
+	got := "<table>" + string(jobRows(jobs)) + "</table>"
+	if got != want.String() {
+		t.Fatalf("jobRows wrote\n%s\nhtml/template writes\n%s", got, want.String())
+	}
+}
+
+func BenchmarkJobRows(b *testing.B) {
+	start := time.Now()
+	jobs := make([]store.Job, 1000)
+	for i := range jobs {
+		jobs[i] = store.Job{ID: int64(i + 1), StatusName: "rpm-build:fedora-rawhide-x86_64", Target: "fedora-rawhide-x86_64",
+			Package: "pkg", State: "success", Description: "RPMs built", StartedAt: &start, FinishedAt: &start}
+	}
+	b.Run("template", func(b *testing.B) {
+		for b.Loop() {
+			if err := rangedJobRows.Execute(&bytes.Buffer{}, jobs); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("go", func(b *testing.B) {
+		for b.Loop() {
+			_ = jobRows(jobs)
+		}
+	})
+}
