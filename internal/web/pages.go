@@ -149,15 +149,21 @@ func (p *Pages) project(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := time.Now()
-	since := windowStart(now)
-	jobDays, err := p.Store.JobDays(ctx, proj.Instance, proj.ProjectID, since)
+	projectJobCharts, hookChart, err := p.charts.get(ctx, chartKey{proj.Instance, proj.ProjectID}, now,
+		func(ctx context.Context) ([]chart, chart, error) {
+			since := windowStart(now)
+			jobDays, err := p.Store.JobDays(ctx, proj.Instance, proj.ProjectID, since)
+			if err != nil {
+				return nil, chart{}, fmt.Errorf("project job history: %w", err)
+			}
+			hookDays, err := p.Store.DeliveryDays(ctx, proj.Instance, proj.ProjectID, since)
+			if err != nil {
+				return nil, chart{}, fmt.Errorf("project delivery history: %w", err)
+			}
+			return jobCharts(jobDays, now), deliveryChart(hookDays, now), nil
+		})
 	if err != nil {
-		p.unavailable(w, "project job history", err)
-		return
-	}
-	hookDays, err := p.Store.DeliveryDays(ctx, proj.Instance, proj.ProjectID, since)
-	if err != nil {
-		p.unavailable(w, "project delivery history", err)
+		p.unavailable(w, "project charts", err)
 		return
 	}
 	deliveries, err := p.Store.Deliveries(ctx, store.DeliveryFilter{Instance: proj.Instance, ProjectPath: proj.Path, Limit: recentHooks})
@@ -172,7 +178,7 @@ func (p *Pages) project(w http.ResponseWriter, r *http.Request) {
 	}
 	p.render(w, r, "project", map[string]any{
 		"Project": proj, "Runs": rows, "Next": next, "Query": q, "Filter": strings.Join(filters, ", "),
-		"JobCharts": jobCharts(jobDays, now), "DeliveryChart": deliveryChart(hookDays, now),
+		"JobCharts": projectJobCharts, "DeliveryChart": hookChart,
 		"Deliveries": deliveries, "Rejections": rejections,
 		"WebhookURL": p.webhookURL(r), "Events": hooktoken.Events,
 	})

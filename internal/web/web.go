@@ -61,6 +61,8 @@ type Pages struct {
 	// Access signs people in and decides what they may see and do.
 	Access *access.Guard
 	Logger *slog.Logger
+
+	charts *chartCache // made by Register
 }
 
 //go:embed templates/*.html
@@ -71,6 +73,7 @@ var staticFiles embed.FS
 
 // Register adds the routes to mux.
 func (p *Pages) Register(mux *http.ServeMux) {
+	p.charts = newChartCache()
 	if p.Access == nil && p.Store != nil {
 		g, err := access.New(access.Options{Store: p.Store, AdminToken: p.AdminToken, Logger: p.Logger})
 		if err != nil {
