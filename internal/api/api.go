@@ -45,6 +45,9 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/runs/{id}", a.run)
 	mux.HandleFunc("GET /api/v1/jobs/{id}", a.job)
 	mux.HandleFunc("GET /api/v1/projects/{id}/runs", a.projectRuns)
+	mux.HandleFunc("GET /api/v1/projects/{id}", a.project)
+	mux.HandleFunc("GET /api/v1/projects/{id}/settings", a.projectSettings)
+	mux.HandleFunc("GET /api/v1/projects/{id}/audit", a.projectAudit)
 	if a.Jobs != nil {
 		mux.HandleFunc("POST /api/v1/jobs/{id}/rerun", a.Jobs.HandleRerun)
 		mux.HandleFunc("POST /api/v1/jobs/{id}/cancel", a.Jobs.HandleCancel)
