@@ -23,7 +23,8 @@ import (
 //
 //	GET /api/v1/jobs/{id}/log                the log so far, as text/plain
 //	GET /api/v1/jobs/{id}/log/stream         Server-Sent Events: each line as a message
-//	                                         (id: its Seq), then "event: end" once the job is final
+//	                                         (id: its Seq), "event: status" with {state, description}
+//	                                         when either changes, then "event: end" once the job is final
 //	GET /api/v1/jobs/{id}/artifacts          JSON list: name, size, sha256, url
 //	GET /api/v1/jobs/{id}/artifacts/{name}   the file, as an attachment
 //
@@ -201,6 +202,7 @@ func (h *Handlers) stream(w http.ResponseWriter, r *http.Request) {
 	defer ticker.Stop()
 	ctx := r.Context()
 	lastWrite := time.Now()
+	shown := jobStatus{State: job.State, Description: job.Description}
 	for {
 		// The state is read before the lines: lines stored before the job
 		// went final are then certain to be in this read.
@@ -224,6 +226,15 @@ func (h *Handlers) stream(w http.ResponseWriter, r *http.Request) {
 			if len(lines) < pageLines {
 				break
 			}
+		}
+		if current.State != shown.State || current.Description != shown.Description {
+			// The page shows the state and what the job is doing: keep both current.
+			status, err := json.Marshal(shown.update(current))
+			if err != nil {
+				h.streamFailed(ctx, job.ID, err)
+				return
+			}
+			fmt.Fprintf(&b, "event: status\ndata: %s\n\n", status)
 		}
 		final := store.JobFinal(current.State)
 		if final {
@@ -271,6 +282,19 @@ func writeEvent(b *strings.Builder, ln Line) {
 		b.WriteByte('\n')
 	}
 	b.WriteByte('\n')
+}
+
+// jobStatus is what a "status" event carries: the job's state and what it
+// is doing, sent whenever either changes.
+type jobStatus struct {
+	State       string `json:"state"`
+	Description string `json:"description"`
+}
+
+// update takes the job's current status and returns it.
+func (s *jobStatus) update(j store.Job) jobStatus {
+	s.State, s.Description = j.State, j.Description
+	return *s
 }
 
 // ArtifactJSON is one artifact in the API.

@@ -122,9 +122,19 @@ func TestStreamSendsEarlyAndLaterLinesThenEnd(t *testing.T) {
 		if err := w.Close(); err != nil {
 			t.Fatal(err)
 		}
-		setState(t, st, job, store.JobFailed)
+		// What the job is doing reaches the page as it changes.
+		if err := st.SetJobDescription(ctx, job, "Building on fedora-rawhide-x86_64"); err != nil {
+			t.Fatal(err)
+		}
 		if ev := next(t, ctx, events); ev.data != "last words" {
 			t.Fatalf("last line: %+v", ev)
+		}
+		if ev := next(t, ctx, events); ev.name != "status" || ev.data != `{"state":"running","description":"Building on fedora-rawhide-x86_64"}` {
+			t.Fatalf("after the description changed: %+v, want event status", ev)
+		}
+		setState(t, st, job, store.JobFailed)
+		if ev := next(t, ctx, events); ev.name != "status" || ev.data != `{"state":"failed","description":"failed"}` {
+			t.Fatalf("after the job went final: %+v, want event status", ev)
 		}
 		if ev := next(t, ctx, events); ev.name != "end" || ev.data != store.JobFailed {
 			t.Fatalf("after the job went final: %+v, want event end", ev)

@@ -171,7 +171,7 @@ func (p *Pages) project(w http.ResponseWriter, r *http.Request) {
 		p.unavailable(w, "project deliveries", err)
 		return
 	}
-	rejections, err := p.rejections(ctx, proj)
+	rejections, err := p.Store.ProjectRejections(ctx, proj)
 	if err != nil {
 		p.unavailable(w, "project rejections", err)
 		return
@@ -186,22 +186,6 @@ func (p *Pages) project(w http.ResponseWriter, r *http.Request) {
 
 // rejections are the refusal counters of the project and of the groups
 // above it (a group token covers its projects).
-func (p *Pages) rejections(ctx context.Context, proj store.ProjectRef) ([]store.Rejection, error) {
-	all, err := p.Store.Rejections(ctx, proj.Instance)
-	if err != nil {
-		return nil, err
-	}
-	var out []store.Rejection
-	path := strings.ToLower(proj.Path)
-	for _, x := range all {
-		scope := strings.ToLower(x.ScopePath)
-		if scope != "" && (scope == path || strings.HasPrefix(path, scope+"/")) {
-			out = append(out, x)
-		}
-	}
-	return out, nil
-}
-
 func (p *Pages) webhookURL(r *http.Request) string {
 	base := strings.TrimSuffix(p.PublicURL, "/")
 	if base == "" {

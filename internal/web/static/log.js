@@ -15,6 +15,22 @@
 			window.scrollTo(0, document.body.scrollHeight);
 		}
 	};
+	var description = document.getElementById("job-description");
+	source.addEventListener("status", function (ev) {
+		var status;
+		try {
+			status = JSON.parse(ev.data);
+		} catch (e) {
+			return;
+		}
+		if (state) {
+			state.textContent = status.state;
+			state.className = "state " + status.state;
+		}
+		if (description) {
+			description.textContent = status.description;
+		}
+	});
 	source.addEventListener("end", function (ev) {
 		source.close();
 		if (state) {
