@@ -74,6 +74,15 @@ func TestTheLiveLogGrowsWhileTheJobRuns(t *testing.T) {
 		if last.Lines != 20 || last.Probe != "loaded" {
 			t.Errorf("after the job: %+v, want all 20 lines on the page as loaded", last)
 		}
+		// What the job did is followed too, not only its state.
+		ended, err := st.Server.Store().Job(st.Context(), job.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.Eventually("the page to show the job's last description", func() (bool, string) {
+			shown := eval[string](b, `document.getElementById("job-description").textContent`)
+			return shown == ended.Description && shown != job.Description, fmt.Sprintf("page %q, store %q, at load %q", shown, ended.Description, job.Description)
+		})
 		shown := b.text("#log")
 		if want := plainLog(t, st, job.ID); strings.TrimRight(shown, "\n") != strings.TrimRight(want, "\n") {
 			t.Errorf("the followed log differs from the job's log:\n--- page\n%s\n--- log\n%s", shown, want)
