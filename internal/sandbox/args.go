@@ -61,7 +61,11 @@ func (s *Sandbox) dataFiles(c Cmd) ([]dataFile, error) {
 }
 
 // prlimitArgs are the rlimits set on bwrap and inherited by everything in the
-// sandbox. RLIMIT_NPROC counts per host UID, which is the job's own.
+// sandbox. RLIMIT_NPROC counts per host UID, which is the job's own. They
+// are set by prlimit, which then becomes bwrap, rather than by upbuild on
+// the running bwrap: prlimit(2) on another user's process needs
+// CAP_SYS_RESOURCE, which root in a container may lack, while a process may
+// always lower its own limits. The exec costs about half a millisecond.
 func (s *Sandbox) prlimitArgs(l Limits) []string {
 	args := []string{
 		s.prlimit,

@@ -33,9 +33,12 @@
 //     processes (RLIMIT_NPROC per job UID, or pids.max), file size
 //     (RLIMIT_FSIZE), work directory size (polled), tmpfs size, and output
 //     size. When a limit is hit, or the context ends, the whole tree is
-//     killed: bwrap's process group, then every process the job UID owns
-//     (and the cgroup when one is in use). The PID namespace's init dies
-//     with bwrap, which takes every process inside with it.
+//     killed: bwrap's process group and the sandbox's PID 1, then every
+//     process the job UID owns (and the cgroup when one is in use). The PID
+//     namespace's init dies with bwrap, which takes every process inside
+//     with it; a run that ends on its own waits for that init to be gone
+//     (the kernel empties the namespace first). A UID whose last run did
+//     not confirm that is swept through /proc before it is used again.
 //
 // Not covered: kernel exploits (there is no seccomp filter), CPU share
 // between concurrent jobs without cgroup v2, and covert channels.

@@ -11,8 +11,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Why a run was stopped early.
@@ -30,13 +33,16 @@ const drainGrace = 5 * time.Second
 
 // bwrapStatus is what bwrap wrote to its --json-status-fd.
 type bwrapStatus struct {
+	childPID int // the sandbox's PID 1 as the host sees it; 0 if not reported
 	exitCode int
 	exited   bool // the command ran and exited
 }
 
-func (s *Sandbox) run(ctx context.Context, c Cmd, uid int) (Result, error) {
+// run runs c as uid. gone reports whether every process of the run is
+// known to be gone when it returns.
+func (s *Sandbox) run(ctx context.Context, c Cmd, uid int) (res Result, gone bool, err error) {
 	limits := c.Limits.withDefaults(s.defaults)
-	res := Result{ExitCode: -1}
+	res = Result{ExitCode: -1}
 	output := c.Output
 	if output == nil {
 		output = io.Discard
@@ -47,7 +53,7 @@ func (s *Sandbox) run(ctx context.Context, c Cmd, uid int) (Result, error) {
 
 	data, err := s.dataFiles(c)
 	if err != nil {
-		return res, err
+		return res, false, err
 	}
 	var opened []*os.File
 	defer func() {
@@ -55,22 +61,28 @@ func (s *Sandbox) run(ctx context.Context, c Cmd, uid int) (Result, error) {
 			_ = f.Close() // already closed where it mattered
 		}
 	}()
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		return res, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	pipe := func() (*os.File, *os.File, error) {
+		r, w, err := os.Pipe()
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		opened = append(opened, r, w)
+		return r, w, nil
 	}
-	opened = append(opened, outR, outW)
-	statusR, statusW, err := os.Pipe()
+	outR, outW, err := pipe()
 	if err != nil {
-		return res, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return res, false, err
 	}
-	opened = append(opened, statusR, statusW)
+	statusR, statusW, err := pipe()
+	if err != nil {
+		return res, false, err
+	}
 	extra := []*os.File{statusW}
 	var dataFDs []int
 	for _, d := range data {
 		r, err := dataPipe(d.content)
 		if err != nil {
-			return res, err
+			return res, false, err
 		}
 		opened = append(opened, r)
 		dataFDs = append(dataFDs, 3+len(extra))
@@ -96,7 +108,7 @@ func (s *Sandbox) run(ctx context.Context, c Cmd, uid int) (Result, error) {
 	if s.cgroup != nil {
 		cg, err = s.cgroup.newJob(cleanupCtx, uid, limits)
 		if err != nil {
-			return res, fmt.Errorf("%w: %w", ErrUnavailable, err)
+			return res, false, fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
 		defer func() { _ = cg.remove(cleanupCtx) }() // a leftover cgroup is removed on the UID's next use
 		cmd.SysProcAttr.UseCgroupFD = true
@@ -105,7 +117,7 @@ func (s *Sandbox) run(ctx context.Context, c Cmd, uid int) (Result, error) {
 
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
-		return res, fmt.Errorf("%w: starting bwrap: %w", ErrUnavailable, err)
+		return res, false, fmt.Errorf("%w: starting bwrap: %w", ErrUnavailable, err)
 	}
 	// The child has its copies; ours would keep the pipes from reaching EOF.
 	for _, f := range extra {
@@ -136,22 +148,25 @@ func (s *Sandbox) run(ctx context.Context, c Cmd, uid int) (Result, error) {
 	defer wall.Stop()
 	var cancelled, exited bool
 	var waitErr error
-	select {
-	case waitErr = <-waitDone:
-		exited = true
-	case <-wall.C:
-		res.TimedOut = true
-	case <-ctx.Done():
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			res.TimedOut = true
-		} else {
-			cancelled = true
+	for !exited && !res.Killed {
+		select {
+		case waitErr = <-waitDone:
+			exited = true
+		case <-wall.C:
+			res.TimedOut, res.Killed = true, true
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				res.TimedOut = true
+			} else {
+				cancelled = true
+			}
+			res.Killed = true
+		case reason := <-stop:
+			res.DiskExceeded = reason == stopDisk
+			res.Killed = true
 		}
-	case reason := <-stop:
-		res.DiskExceeded = reason == stopDisk
 	}
-	if !exited {
-		res.Killed = true
+	if res.Killed {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // ESRCH: already gone
 		waitErr = <-waitDone
 	}
@@ -160,13 +175,23 @@ func (s *Sandbox) run(ctx context.Context, c Cmd, uid int) (Result, error) {
 	if cg != nil {
 		cg.kill()
 	}
-	// The PID namespace dies with bwrap; this catches anything that did not.
-	if err := killUID(cleanupCtx, uid); err != nil {
-		return res, err
+	status := awaitDrain(statusDone, statusR)
+	// Everything the command started lives in the sandbox's PID namespace,
+	// which the kernel empties before its PID 1 counts as exited. When a
+	// run ended on its own, waiting for that PID 1 is enough; otherwise, or
+	// when it does not exit in time, every process of the job UID is killed.
+	if res.Killed && status.childPID > 0 {
+		killIfOwned(status.childPID, uid) // PID 1 takes the namespace with it
+	}
+	gone = !res.Killed && status.childPID > 0 && exitedWithin(status.childPID, uid, drainGrace)
+	if !gone {
+		if err := killUID(cleanupCtx, uid); err != nil {
+			return res, false, err
+		}
+		gone = true
 	}
 
 	out := awaitDrain(outputDone, outR)
-	status := awaitDrain(statusDone, statusR)
 	if out.truncated {
 		res.OutputTruncated = true
 		res.Killed = true
@@ -179,7 +204,7 @@ func (s *Sandbox) run(ctx context.Context, c Cmd, uid int) (Result, error) {
 	default:
 		var exitErr *exec.ExitError
 		if waitErr != nil && !errors.As(waitErr, &exitErr) {
-			return res, fmt.Errorf("%w: waiting for bwrap: %w", ErrUnavailable, waitErr)
+			return res, gone, fmt.Errorf("%w: waiting for bwrap: %w", ErrUnavailable, waitErr)
 		}
 	}
 
@@ -195,15 +220,50 @@ func (s *Sandbox) run(ctx context.Context, c Cmd, uid int) (Result, error) {
 	// bwrap reports the exit code only of a command it managed to start; a
 	// failed bind, chdir or exec ends it before that.
 	if !status.exited && !res.Killed {
-		return res, fmt.Errorf("%w: %s", ErrSetup, bytes.TrimSpace(out.tail))
+		return res, gone, fmt.Errorf("%w: %s", ErrSetup, bytes.TrimSpace(out.tail))
 	}
 	if cancelled {
-		return res, fmt.Errorf("sandbox run: %w", ctx.Err())
+		return res, gone, fmt.Errorf("sandbox run: %w", ctx.Err())
 	}
 	if out.writeErr != nil {
-		return res, fmt.Errorf("writing sandbox output: %w", out.writeErr)
+		return res, gone, fmt.Errorf("writing sandbox output: %w", out.writeErr)
 	}
-	return res, nil
+	return res, gone, nil
+}
+
+// exitedWithin waits up to grace for pid, the sandbox's PID 1, to exit.
+// No process with that PID, or one that is not a live process of uid
+// (a zombie, or the PID taken again after PID 1 was reaped), means it has
+// exited.
+func exitedWithin(pid, uid int, grace time.Duration) bool {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if errors.Is(err, unix.ESRCH) {
+		return true
+	}
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	// Read after the pidfd is open: from then on the PID cannot be reused.
+	status, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+	if err != nil || !statusHasUID(status, strconv.Itoa(uid)) {
+		return errors.Is(err, fs.ErrNotExist) || err == nil
+	}
+	deadline := time.Now().Add(grace)
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return false
+		}
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, int(left.Milliseconds())+1)
+		switch {
+		case err == nil && n > 0:
+			return true
+		case err != nil && !errors.Is(err, unix.EINTR):
+			return false
+		}
+	}
 }
 
 // awaitDrain waits for a pipe reader to finish, closing the pipe if it is
@@ -245,10 +305,14 @@ func readStatus(r io.Reader) bwrapStatus {
 	dec := json.NewDecoder(r)
 	for {
 		var doc struct {
+			ChildPID *int `json:"child-pid"`
 			ExitCode *int `json:"exit-code"`
 		}
 		if err := dec.Decode(&doc); err != nil {
 			return st
+		}
+		if doc.ChildPID != nil {
+			st.childPID = *doc.ChildPID
 		}
 		if doc.ExitCode != nil {
 			st.exited = true

@@ -63,6 +63,22 @@ func TestExitCodeAndLineStreaming(t *testing.T) {
 	}
 }
 
+// A command that exits leaving processes behind (daemons, a forgotten
+// `&`) ends with all of them gone, also when its UID serves the next run.
+func TestProcessesLeftBehindEndWithTheRun(t *testing.T) {
+	h := newHarness(t, sandbox.Config{UIDBase: 232100, UIDCount: 1})
+	for i := range 3 {
+		res, out := h.run(t, context.Background(), sandbox.Cmd{
+			Args:    []string{"sh", "-c", "trap '' HUP TERM; (trap '' HUP TERM; sleep 300) & sleep 300 & echo left"},
+			WorkDir: h.workDir(t),
+		})
+		if res.ExitCode != 0 || res.Killed || out != "left\n" {
+			t.Fatalf("run %d: %+v, output %q", i, res, out)
+		}
+		assertNoProcesses(t, res.UID)
+	}
+}
+
 func TestReadOnlyBindsAndDir(t *testing.T) {
 	h := newHarness(t, sandbox.Config{})
 	rpms := filepath.Join(h.base, "rpms")

@@ -262,19 +262,22 @@ func (s *Sandbox) Run(ctx context.Context, c Cmd) (Result, error) {
 	if err := validateCmd(c); err != nil {
 		return Result{ExitCode: -1}, err
 	}
-	uid, err := s.uids.acquire(ctx)
+	uid, clean, err := s.uids.acquire(ctx)
 	if err != nil {
 		return Result{ExitCode: -1}, fmt.Errorf("waiting for a free sandbox UID: %w", err)
 	}
-	defer s.uids.release(uid)
-	// A previous upbuild process may have crashed with this UID in use.
-	if err := killUID(ctx, uid); err != nil {
-		return Result{ExitCode: -1, UID: uid}, err
+	gone := false // every process of the UID is known to be gone
+	defer func() { s.uids.release(uid, gone) }()
+	if !clean {
+		// A previous upbuild process may have crashed with this UID in use.
+		if err := killUID(ctx, uid); err != nil {
+			return Result{ExitCode: -1, UID: uid}, err
+		}
 	}
 	if err := giveTree(c.WorkDir, uid); err != nil {
 		return Result{ExitCode: -1, UID: uid}, err
 	}
-	r, err := s.run(ctx, c, uid)
+	r, gone, err := s.run(ctx, c, uid)
 	r.UID = uid
 	return r, err
 }

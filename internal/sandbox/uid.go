@@ -19,71 +19,122 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// uidPool hands out job UIDs, least recently used first, so a UID is not
-// reused while leftovers of its last job may still be dying. A UID in use is
-// also locked on disk (flock on a file per UID), so that several upbuild
-// processes on one host (a serve and a worker, or parallel test binaries)
-// never hand out the same UID: each kills every process of a UID when its
-// job ends, and would otherwise kill the other's job.
+// uidPool hands out job UIDs. A UID in use is also locked on disk (flock on
+// a file per UID), so that several upbuild processes on one host (a serve
+// and a worker, or parallel test binaries) never hand out the same UID:
+// each kills every process of a UID when its job ends, and would otherwise
+// kill the other's job.
+//
+// The lock file also says whether the UID's last job is known to have left
+// no process behind: "clean" is written once that was confirmed, and the
+// file is emptied while a job runs. A UID whose file does not say "clean"
+// (first use on this host, or a crash mid-job) has its processes killed
+// before it is used again; a clean one needs no look through /proc. Clean
+// UIDs are handed out again first, so a few UIDs (and their lock files)
+// serve most jobs; the others go to the back of the queue, giving their
+// leftovers time to die.
 type uidPool struct {
-	free    chan int
 	lockDir string
+	tokens  chan struct{} // one per free UID
 	mu      sync.Mutex
+	clean   []int // free UIDs known clean, the last released on top
+	queue   []int // the other free UIDs, least recently used first
 	held    map[int]*os.File
 }
 
+// cleanMark is the lock file's content after a job confirmed to have left
+// no process behind.
+const cleanMark = "clean\n"
+
 func newUIDPool(base, count int) *uidPool {
-	p := &uidPool{free: make(chan int, count), lockDir: filepath.Join(os.TempDir(), "upbuild-uid-locks"), held: map[int]*os.File{}}
+	p := &uidPool{lockDir: filepath.Join(os.TempDir(), "upbuild-uid-locks"), tokens: make(chan struct{}, count), held: map[int]*os.File{}}
 	for uid := base; uid < base+count; uid++ {
-		p.free <- uid
+		p.queue = append(p.queue, uid)
+		p.tokens <- struct{}{}
 	}
 	return p
 }
 
-func (p *uidPool) acquire(ctx context.Context) (int, error) {
+// acquire returns a free UID, locked, and whether its last job is known to
+// have left no process behind.
+func (p *uidPool) acquire(ctx context.Context) (uid int, clean bool, err error) {
 	if err := os.MkdirAll(p.lockDir, 0o700); err != nil {
-		return 0, fmt.Errorf("UID lock directory: %w", err)
+		return 0, false, fmt.Errorf("UID lock directory: %w", err)
 	}
 	for tries := 0; ; tries++ {
 		if err := ctx.Err(); err != nil {
-			return 0, err
+			return 0, false, err
 		}
-		var uid int
 		select {
-		case uid = <-p.free:
+		case <-p.tokens:
 		case <-ctx.Done():
-			return 0, ctx.Err()
+			return 0, false, ctx.Err()
 		}
+		p.mu.Lock()
+		if n := len(p.clean); n > 0 {
+			uid, p.clean = p.clean[n-1], p.clean[:n-1]
+		} else {
+			uid, p.queue = p.queue[0], p.queue[1:]
+		}
+		p.mu.Unlock()
 		f, err := os.OpenFile(filepath.Join(p.lockDir, strconv.Itoa(uid)), os.O_CREATE|os.O_RDWR, 0o600)
 		if err != nil {
-			p.free <- uid
-			return 0, fmt.Errorf("UID lock: %w", err)
+			p.giveBack(uid, false)
+			return 0, false, fmt.Errorf("UID lock: %w", err)
 		}
 		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 			// Another process on this host has it: try the next one.
 			f.Close()
-			p.free <- uid
-			if tries > cap(p.free) {
-				return 0, fmt.Errorf("every job UID is in use by some process on this host")
+			p.giveBack(uid, false)
+			if tries > cap(p.tokens) {
+				return 0, false, fmt.Errorf("every job UID is in use by some process on this host")
 			}
 			continue
+		}
+		mark := make([]byte, len(cleanMark))
+		n, _ := f.ReadAt(mark, 0) // a short or failed read is "not clean"
+		clean = string(mark[:n]) == cleanMark
+		// From now until release confirms otherwise, the UID may have
+		// processes: a crash leaves the file saying so.
+		if err := f.Truncate(0); err != nil {
+			f.Close()
+			p.giveBack(uid, false)
+			return 0, false, fmt.Errorf("UID lock: %w", err)
 		}
 		p.mu.Lock()
 		p.held[uid] = f
 		p.mu.Unlock()
-		return uid, nil
+		return uid, clean, nil
 	}
 }
 
-func (p *uidPool) release(uid int) {
+// release unlocks uid; clean says every process of its job is known to be
+// gone.
+func (p *uidPool) release(uid int, clean bool) {
 	p.mu.Lock()
 	f := p.held[uid]
 	delete(p.held, uid)
 	p.mu.Unlock()
 	if f != nil {
+		if clean {
+			if _, err := f.WriteAt([]byte(cleanMark), 0); err != nil {
+				clean = false // the next job looks through /proc; no harm done
+			}
+		}
 		f.Close() // closing the descriptor drops the flock
 	}
-	p.free <- uid
+	p.giveBack(uid, clean)
+}
+
+func (p *uidPool) giveBack(uid int, clean bool) {
+	p.mu.Lock()
+	if clean {
+		p.clean = append(p.clean, uid)
+	} else {
+		p.queue = append(p.queue, uid)
+	}
+	p.mu.Unlock()
+	p.tokens <- struct{}{}
 }
 
 // processesOf lists the host PIDs whose real, effective or saved UID is uid.
