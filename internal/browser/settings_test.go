@@ -148,7 +148,11 @@ func TestAMaintainerChangesTheTargetsAndTheNextRunUsesThem(t *testing.T) {
 
 		b := newBrowser(t)
 		b.signIn(st, "alice")
-		b.open(st.SettingsPage(p), "input[name=targets]")
+		// From the project page, as a maintainer would get there.
+		b.open(st.ProjectPage(p), `a[href^="/settings/"]`)
+		if err := b.do(chromedp.Click(chromedp.CSS(`a[href^="/settings/"]`)), chromedp.WaitVisible(chromedp.CSS("input[name=targets]"))); err != nil {
+			t.Fatalf("follow the project page's settings link: %v", err)
+		}
 		if err := b.do(chromedp.SetValue(chromedp.CSS("input[name=targets]"), "epel-9-x86_64"),
 			chromedp.Click(chromedp.CSS("button[name=save]")), chromedp.WaitVisible(chromedp.CSS("#saved"))); err != nil {
 			t.Fatalf("save the new targets: %v", err)
