@@ -301,10 +301,19 @@ func (j *job) action(ctx context.Context, name packitcfg.ActionName, env map[str
 // runChecked runs a command with the job log attached and turns a
 // non-zero exit into a *CommandError.
 func (j *job) runChecked(ctx context.Context, r Runner, step string, c Command) (Output, error) {
+	return j.runShown(ctx, r, step, c, c.Args)
+}
+
+// runShown is runChecked for a command that runs others (a shell script):
+// the job log shows those, each on its own line, as the user would have
+// typed them.
+func (j *job) runShown(ctx context.Context, r Runner, step string, c Command, shown ...[]string) (Output, error) {
 	if len(c.Args) == 0 {
 		return Output{}, fmt.Errorf("%s: empty command", step)
 	}
-	j.logf("%s: $ %s", step, quoteArgs(c.Args))
+	for _, args := range shown {
+		j.logf("%s: $ %s", step, quoteArgs(args))
+	}
 	c.Log = j.b.Log
 	out, err := r.Run(ctx, c)
 	if err != nil {
