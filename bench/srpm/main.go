@@ -17,11 +17,12 @@
 //     the bubblewrap sandbox, rpm -qp and storing the SRPM. The RPM rebuild
 //     that follows is outside the figure.
 //
-//  2. where the time goes: the same steps again, outside upbuild, on the
-//     same merge requests, each step timed (gitfetch checkout from a warm
-//     cache of its own, srpm.Builder through a bubblewrap runner that
-//     mirrors the executor's, every command timed), plus an empty sandbox
-//     run (`true`) for the sandbox's own start cost.
+//  2. where the time goes: the same steps again, outside upbuild, on -n
+//     fresh merge requests of a copy of the project that upbuild does not
+//     hear of, each step timed (gitfetch checkout from a warm cache of its
+//     own, srpm.Builder through a bubblewrap runner that mirrors the
+//     executor's, every command timed), plus an empty sandbox run (`true`)
+//     for the sandbox's own start cost.
 //
 //  3. plain `rpmbuild -bs` on the host, no sandbox, -n times, on a prepared
 //     tree: the spec and archive that phase 2 produced, with the same
@@ -161,7 +162,7 @@ func run(ctx context.Context, opts options) (res result, err error) {
 		return res, err
 	}
 	fmt.Fprintf(opts.progress, "bench/srpm: timing the steps outside upbuild\n")
-	prepared, err := breakdown(ctx, tmp, sim.url, seed.Bot.Token, p, mrs, &res)
+	prepared, err := breakdown(ctx, tmp, sim.url, seed.Bot.Token, sim.Simulator, seed.Maintainer.Username, opts.n, &res)
 	if err != nil {
 		return res, err
 	}

@@ -35,10 +35,22 @@ type prepared struct {
 	dir, spec string
 }
 
-// breakdown repeats a job's steps on each merge request outside upbuild,
-// timing each, and times an empty sandbox run. It returns the last job's
-// spec and archive, copied into a prepared tree for plain rpmbuild.
-func breakdown(ctx context.Context, tmp, simURL, botToken string, p gitlabsim.Project, mrs []gitlabsim.MergeRequest, res *result) (prepared, error) {
+// breakdown does a job's steps outside upbuild, timing each, on n fresh
+// merge requests (after one that warms the cache) of a project of its own
+// with the same files and tag, which upbuild does not hear of: like
+// upbuild's jobs, each fetch finds a new commit. It also times an empty
+// sandbox run, and returns the last job's spec and archive, copied into a
+// prepared tree for plain rpmbuild.
+func breakdown(ctx context.Context, tmp, simURL, botToken string, sim *gitlabsim.Simulator, author string, n int, res *result) (prepared, error) {
+	p, err := sim.AddProject(ctx, gitlabsim.ProjectSpec{Namespace: "demo", Path: "hello-steps", Visibility: gitlabsim.Public,
+		DefaultBranch: "main", Files: map[string]string{".packit.yaml": packitConfig(), "hello.spec": helloSpec,
+			"hello.sh": "#!/bin/sh\necho hello\n"}})
+	if err != nil {
+		return prepared{}, fmt.Errorf("simulator: project: %w", err)
+	}
+	if _, err := sim.CreateTag(ctx, p.ID, author, "v1.0", "main", "release 1.0"); err != nil {
+		return prepared{}, fmt.Errorf("simulator: tag: %w", err)
+	}
 	sb, err := sandbox.New(sandbox.Config{})
 	if err != nil {
 		return prepared{}, fmt.Errorf("sandbox: %w", err)
@@ -55,9 +67,17 @@ func breakdown(ctx context.Context, tmp, simURL, botToken string, p gitlabsim.Pr
 	if err := os.MkdirAll(blobs.Root, 0o700); err != nil {
 		return prepared{}, err
 	}
-	var last *srpm.Result
-	// The first merge request again warms this cache; it is not counted.
-	for i, mr := range append(mrs[:1:1], mrs...) {
+	for i := range n + 1 {
+		branch := fmt.Sprintf("steps-%04d", i)
+		if _, err := sim.PushCommits(ctx, p.ID, branch, author, gitlabsim.CommitSpec{Message: fmt.Sprintf("Change %d", i),
+			Changes: []gitlabsim.FileChange{{Path: "README", Content: fmt.Sprintf("change %d\n", i)}}}); err != nil {
+			return prepared{}, fmt.Errorf("push %s: %w", branch, err)
+		}
+		mr, err := sim.OpenMergeRequest(ctx, gitlabsim.MergeRequestSpec{ProjectID: p.ID, SourceBranch: branch,
+			TargetBranch: "main", Title: fmt.Sprintf("Change %d", i), Author: author})
+		if err != nil {
+			return prepared{}, fmt.Errorf("open a merge request from %s: %w", branch, err)
+		}
 		jobDir, err := os.MkdirTemp(work, "job-")
 		if err != nil {
 			return prepared{}, err
@@ -69,11 +89,10 @@ func breakdown(ctx context.Context, tmp, simURL, botToken string, p gitlabsim.Pr
 		if err != nil {
 			return prepared{}, fmt.Errorf("steps of !%d: %w", mr.IID, err)
 		}
-		if i > 0 {
+		if i > 0 { // the first one fills the cache
 			res.steps = append(res.steps, t)
 		}
-		if i == len(mrs) {
-			last = r
+		if i == n {
 			dir, err := keepPrepared(r, filepath.Join(tmp, "prepared"))
 			if err != nil {
 				return prepared{}, err
@@ -81,8 +100,8 @@ func breakdown(ctx context.Context, tmp, simURL, botToken string, p gitlabsim.Pr
 			if err := os.RemoveAll(jobDir); err != nil {
 				return prepared{}, err
 			}
-			res.sandboxStart, err = emptySandboxRuns(ctx, sb, work, len(mrs))
-			return prepared{dir: dir, spec: filepath.Join(dir, filepath.Base(last.SpecFile))}, err
+			res.sandboxStart, err = emptySandboxRuns(ctx, sb, work, n)
+			return prepared{dir: dir, spec: filepath.Join(dir, filepath.Base(r.SpecFile))}, err
 		}
 		if err := os.RemoveAll(jobDir); err != nil {
 			return prepared{}, err
