@@ -17,6 +17,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -24,6 +25,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,11 +41,12 @@ import (
 // WaitTimeout is how long Eventually and the helpers built on it wait.
 const WaitTimeout = 30 * time.Second
 
-// The variables the configuration reads the bot token and the OAuth
-// application's secret from.
+// The variables the configuration reads the bot token, the OAuth
+// application's secret and the admin token from.
 const (
 	botTokenEnv    = "BOT_TOKEN"
 	oauthSecretEnv = "OAUTH_CLIENT_SECRET"
+	adminTokenEnv  = "ADMIN_TOKEN"
 )
 
 // Options adjust the stack before it starts.
@@ -51,12 +54,19 @@ type Options struct {
 	// Simulator configures the GitLab simulator; its Dir is always a
 	// fresh temporary directory.
 	Simulator gitlabsim.Options
+	// AdminToken, when set, is the operator's admin token upbuild accepts.
+	AdminToken string
+	// Serve runs upbuild through server.Serve on a loopback listener of
+	// its own, so that the http.Server's limits (header timeout, header
+	// size) apply as in production. Such a stack cannot Restart nor
+	// Intercept: there is no handler in between to swap.
+	Serve bool
 	// Configure has the last word on upbuild's configuration, after the
 	// stack filled in the data directory, database, public URL and the
 	// simulator instance.
 	Configure func(*config.Config)
-	// Env holds extra environment variables upbuild reads (the bot token
-	// is set already).
+	// Env holds extra environment variables upbuild reads (the bot token,
+	// OAuth secret and admin token are set already).
 	Env map[string]string
 }
 
@@ -75,13 +85,28 @@ type Stack struct {
 	URL string
 	// Config is the configuration upbuild runs with.
 	Config config.Config
-	// Server is the running upbuild server.
+	// Server is the running upbuild server; Restart replaces it.
 	Server *server.Server
 	// Instance is the simulator's URL as upbuild's rows store it.
 	Instance string
 
-	ctx  context.Context
-	logs *syncBuffer
+	ctx      context.Context
+	logs     *syncBuffer
+	log      *slog.Logger
+	getenv   func(string) string
+	serve    net.Listener // Options.Serve's listener, until upbuild first starts
+	handler  atomic.Pointer[http.Handler]
+	wrappers []func(http.Handler) http.Handler
+	stop     func() // stops the running upbuild; nil while stopped
+}
+
+// answerStopped has upbuild's listener answer 503, as between Stop and
+// Restart.
+func (s *Stack) answerStopped() {
+	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "upbuild has stopped", http.StatusServiceUnavailable)
+	})
+	s.handler.Store(&h)
 }
 
 // Start runs the simulator and upbuild on dbURL (see testdb) for t.
@@ -100,39 +125,50 @@ func Start(t *testing.T, dbURL string, opts Options) *Stack {
 	if err != nil {
 		t.Fatalf("seed the simulator: %v", err)
 	}
-	s := &Stack{t: t, Sim: sim, SimURL: simHTTP.URL, Seed: seed, ctx: ctx, logs: &syncBuffer{}}
+	logs := &syncBuffer{}
+	s := &Stack{t: t, Sim: sim, SimURL: simHTTP.URL, Seed: seed, ctx: ctx, logs: logs,
+		log: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))}
 
 	// upbuild's listener exists before upbuild does, so that its URL can
 	// be the configured public URL.
-	var handler http.Handler = http.NotFoundHandler()
-	var handlerMu sync.RWMutex
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		handlerMu.RLock()
-		h := handler
-		handlerMu.RUnlock()
-		h.ServeHTTP(w, r)
-	}))
-	t.Cleanup(up.Close)
-	s.URL = up.URL
+	if opts.Serve {
+		if s.serve, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatalf("listen for upbuild: %v", err)
+		}
+		s.URL = "http://" + s.serve.Addr().String()
+	} else {
+		s.answerStopped()
+		up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			(*s.handler.Load()).ServeHTTP(w, r)
+		}))
+		t.Cleanup(up.Close)
+		s.URL = up.URL
+	}
 
 	// Sign-in works as on a real instance: an OAuth application
 	// registered on the simulator with upbuild's callback as redirect URI.
-	clientID, clientSecret := sim.AddOAuthApp(up.URL+"/signin/callback", "read_user")
+	clientID, clientSecret := sim.AddOAuthApp(s.URL+"/signin/callback", "read_user")
 	env := map[string]string{botTokenEnv: seed.Bot.Token, oauthSecretEnv: clientSecret}
+	if opts.AdminToken != "" {
+		env[adminTokenEnv] = opts.AdminToken
+	}
 	for k, v := range opts.Env {
 		env[k] = v
 	}
-	getenv := func(k string) string { return env[k] }
-	cfg, err := config.Load("", getenv)
+	s.getenv = func(k string) string { return env[k] }
+	cfg, err := config.Load("", s.getenv)
 	if err != nil {
 		t.Fatalf("default configuration: %v", err)
 	}
 	dataDir := filepath.Join(t.TempDir(), "data")
 	cfg.DataDir, cfg.KeyFile, cfg.DatabaseURL = dataDir, filepath.Join(dataDir, "service.keys"), dbURL
-	cfg.PublicURL = up.URL
+	cfg.PublicURL = s.URL
 	cfg.Instances = []config.Instance{{URL: simHTTP.URL, BotTokenEnv: botTokenEnv,
 		OAuthClientID: clientID, OAuthClientSecretEnv: oauthSecretEnv}}
 	cfg.TokenCacheTTL = 0
+	if opts.AdminToken != "" {
+		cfg.AdminTokenEnv = adminTokenEnv
+	}
 	if opts.Configure != nil {
 		opts.Configure(&cfg)
 	}
@@ -141,38 +177,105 @@ func Start(t *testing.T, dbURL string, opts Options) *Stack {
 		t.Fatalf("simulator URL: %v", err)
 	}
 
-	log := slog.New(slog.NewJSONHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	srv, err := server.New(ctx, cfg, log, getenv)
-	if err != nil {
-		t.Fatalf("start upbuild: %v", err)
-	}
-	stopBackground, err := srv.RunBackground(ctx)
-	if err != nil {
-		if cerr := srv.Close(); cerr != nil {
-			t.Errorf("close upbuild: %v", cerr)
-		}
-		t.Fatalf("start upbuild's background work: %v", err)
-	}
-	s.Server = srv
-	handlerMu.Lock()
-	handler = srv.Handler()
-	handlerMu.Unlock()
 	t.Cleanup(func() {
-		handlerMu.Lock()
-		handler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			http.Error(w, "upbuild has stopped", http.StatusServiceUnavailable)
-		})
-		handlerMu.Unlock()
-		stopBackground()
-		if err := srv.Close(); err != nil {
-			t.Errorf("close upbuild: %v", err)
-		}
 		if t.Failed() {
 			t.Logf("upbuild log tail:\n%s", tail(s.logs.String(), 4000))
 		}
 	})
+	t.Cleanup(s.Stop)
+	s.run()
 	return s
 }
+
+// run starts upbuild on the stack's configuration.
+func (s *Stack) run() {
+	s.t.Helper()
+	srv, err := server.New(s.ctx, s.Config, s.log, s.getenv)
+	if err != nil {
+		s.t.Fatalf("start upbuild: %v", err)
+	}
+	s.Server = srv
+	if s.serve != nil {
+		ln := s.serve
+		s.serve = nil
+		serveCtx, cancel := context.WithCancel(s.ctx)
+		served := make(chan error, 1)
+		go func() { served <- srv.Serve(serveCtx, ln) }()
+		s.stop = func() {
+			cancel()
+			if err := <-served; err != nil {
+				s.t.Errorf("upbuild stopped with: %v", err)
+			}
+		}
+		return
+	}
+	stopBackground, err := srv.RunBackground(s.ctx)
+	if err != nil {
+		if cerr := srv.Close(); cerr != nil {
+			s.t.Errorf("close upbuild: %v", cerr)
+		}
+		s.t.Fatalf("start upbuild's background work: %v", err)
+	}
+	s.serveHandler()
+	s.stop = func() {
+		s.answerStopped()
+		stopBackground()
+		if err := srv.Close(); err != nil {
+			s.t.Errorf("close upbuild: %v", err)
+		}
+	}
+}
+
+// serveHandler has the listener serve the running upbuild, behind the
+// interceptors.
+func (s *Stack) serveHandler() {
+	h := s.Server.Handler()
+	for _, wrap := range s.wrappers {
+		h = wrap(h)
+	}
+	s.handler.Store(&h)
+}
+
+// Stop shuts upbuild down gracefully, as an operator's SIGTERM does: its
+// listener answers 503 until Restart. The simulator keeps running. Stop
+// is called when the test ends; calling it before is fine.
+func (s *Stack) Stop() {
+	if s.stop == nil {
+		return
+	}
+	stop := s.stop
+	s.stop = nil
+	stop()
+}
+
+// Restart stops upbuild if it runs and starts it again on the same
+// configuration, data directory and database, behind the same URL: what
+// was on its way (deliveries, queued jobs) must survive it.
+func (s *Stack) Restart() {
+	s.t.Helper()
+	if s.handler.Load() == nil {
+		s.t.Fatal("stacktest: a stack started with Options.Serve cannot restart")
+	}
+	s.Stop()
+	s.run()
+}
+
+// Intercept puts wrap in front of upbuild's handler, for this run and
+// every restart, e.g. to record what upbuild answers.
+func (s *Stack) Intercept(wrap func(http.Handler) http.Handler) {
+	s.t.Helper()
+	if s.handler.Load() == nil {
+		s.t.Fatal("stacktest: a stack started with Options.Serve cannot intercept")
+	}
+	s.wrappers = append(s.wrappers, wrap)
+	if s.stop != nil {
+		s.serveHandler()
+	}
+}
+
+// Logger writes to the stack's log, for parts of upbuild a test runs
+// itself (a separate worker).
+func (s *Stack) Logger() *slog.Logger { return s.log }
 
 // Context is the stack's context, for calls a test makes itself.
 func (s *Stack) Context() context.Context { return s.ctx }
@@ -180,20 +283,26 @@ func (s *Stack) Context() context.Context { return s.ctx }
 // Logs is everything upbuild has logged so far (JSON lines).
 func (s *Stack) Logs() string { return s.logs.String() }
 
+// Tokens is the webhook token manager, as `upbuild token` uses it.
+func (s *Stack) Tokens() *hooktoken.Manager {
+	s.t.Helper()
+	ring, _, err := token.LoadOrCreateKeyring(s.Config.KeyFile)
+	if err != nil {
+		s.t.Fatalf("service keys: %v", err)
+	}
+	return &hooktoken.Manager{Store: s.Server.Store(), Keyring: ring, PublicURL: s.Config.PublicURL, Instances: []string{s.Instance}}
+}
+
 // Hook connects a simulator project to upbuild with a freshly issued
-// webhook token, for pushes, tags, merge requests, comments and releases.
-func (s *Stack) Hook(projectID int64) {
+// webhook token, for pushes, tags, merge requests, comments and releases,
+// and returns what was issued.
+func (s *Stack) Hook(projectID int64) hooktoken.Issued {
 	s.t.Helper()
 	p, err := s.Sim.Project(projectID)
 	if err != nil {
 		s.t.Fatalf("project %d: %v", projectID, err)
 	}
-	ring, _, err := token.LoadOrCreateKeyring(s.Config.KeyFile)
-	if err != nil {
-		s.t.Fatalf("service keys: %v", err)
-	}
-	m := &hooktoken.Manager{Store: s.Server.Store(), Keyring: ring, PublicURL: s.Config.PublicURL, Instances: []string{s.Instance}}
-	issued, err := m.Issue(s.ctx, token.Scope{Kind: token.ScopeProject, Instance: s.Instance, Path: p.PathWithNamespace}, false, "stacktest")
+	issued, err := s.Tokens().Issue(s.ctx, token.Scope{Kind: token.ScopeProject, Instance: s.Instance, Path: p.PathWithNamespace}, false, "stacktest")
 	if err != nil {
 		s.t.Fatalf("issue a webhook token: %v", err)
 	}
@@ -201,6 +310,7 @@ func (s *Stack) Hook(projectID int64) {
 		MergeRequestsEvents: true, NoteEvents: true, ReleasesEvents: true}); err != nil {
 		s.t.Fatalf("add the webhook: %v", err)
 	}
+	return issued
 }
 
 // Project creates a public project demo/<path> on main with files, and

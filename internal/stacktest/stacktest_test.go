@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"upbuild.dev/upbuild/internal/stacktest"
@@ -88,4 +89,88 @@ func TestSignInThroughTheSimulatorGivesASession(t *testing.T) {
 			t.Fatalf("home page after sign-in: %s\n%s", resp.Status, body)
 		}
 	})
+}
+
+func TestRestartKeepsTheURLAndWhatWasOnItsWay(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		st := stacktest.Start(t, dbURL, stacktest.Options{})
+		var seen atomic.Int64
+		st.Intercept(func(next http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				seen.Add(1)
+				next.ServeHTTP(w, r)
+			})
+		})
+		p := st.Project("pkg", map[string]string{".packit.yaml": packitYAML, "pkg.spec": "Name: pkg\nVersion: 1.0\n"})
+		mr := st.OpenMR(p, "alice", "feature", "Survive a restart")
+		if err := st.Sim.WaitDeliveries(st.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if seen.Load() == 0 {
+			t.Fatal("the interceptor saw none of the simulator's deliveries")
+		}
+
+		st.Stop()
+		if code := status(t, st.URL+"/healthz", ""); code != http.StatusServiceUnavailable {
+			t.Fatalf("GET /healthz while stopped: %d, want 503", code)
+		}
+		st.Restart()
+		before := seen.Load()
+		if code := status(t, st.URL+"/healthz", ""); code != http.StatusOK {
+			t.Fatalf("GET /healthz after the restart: %d, want 200", code)
+		}
+		if seen.Load() == before {
+			t.Error("the interceptor is gone after the restart")
+		}
+		final := st.WaitFinal(p.ID, mr.HeadSHA, 1)
+		if final["rpm-build:fedora-rawhide-x86_64"].Status != "skipped" {
+			t.Fatalf("statuses after the restart: %+v", final)
+		}
+		if runs := st.Runs(p.ID); len(runs) != 1 {
+			t.Fatalf("%d runs after the restart, want 1", len(runs))
+		}
+	})
+}
+
+func TestServeAppliesTheServersLimitsAndTheAdminToken(t *testing.T) {
+	const admin = "stacktest-admin-token"
+	st := stacktest.Start(t, testdb.SQLite(t), stacktest.Options{Serve: true, AdminToken: admin})
+	if code := status(t, st.URL+"/api/v1/deliveries", admin); code != http.StatusOK {
+		t.Errorf("deliveries with the admin token: %d, want 200", code)
+	}
+	if code := status(t, st.URL+"/api/v1/deliveries", "not-"+admin); code == http.StatusOK {
+		t.Errorf("deliveries with a wrong admin token: %d", code)
+	}
+	req, err := http.NewRequestWithContext(st.Context(), http.MethodGet, st.URL+"/healthz", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Padding", strings.Repeat("x", 128<<10))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("a 128 KiB header: %s, want 431 from the http.Server's limit", resp.Status)
+	}
+}
+
+// status GETs url, with the admin token when token is set, and returns
+// the status code.
+func status(t *testing.T, url, token string) int {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
