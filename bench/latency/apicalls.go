@@ -54,6 +54,12 @@ func (c *apiCalls) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.next.ServeHTTP(w, r)
 }
 
+// watch puts the recorder in front of the simulator's handler.
+func (c *apiCalls) watch(next http.Handler) http.Handler {
+	c.next = next
+	return c
+}
+
 // reset forgets the calls so far.
 func (c *apiCalls) reset() {
 	c.mu.Lock()

@@ -22,33 +22,20 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
-	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/pprof"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
-	"upbuild.dev/upbuild/internal/config"
+	"upbuild.dev/upbuild/internal/benchkit"
 	"upbuild.dev/upbuild/internal/gitlabsim"
-	"upbuild.dev/upbuild/internal/hooktoken"
-	"upbuild.dev/upbuild/internal/server"
-	"upbuild.dev/upbuild/internal/store"
-	"upbuild.dev/upbuild/internal/token"
 )
 
 // settleTime is how long after the last merge request was opened every one
@@ -91,7 +78,7 @@ func main() {
 	defer cancel()
 	res, err := run(ctx, opts)
 	if res.ran {
-		printReport(os.Stdout, commandLine(), res)
+		err = errors.Join(err, printReport(os.Stdout, benchkit.CommandLine(flag.CommandLine, "go run ./bench/latency", "database"), res))
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench/latency:", err)
@@ -99,35 +86,6 @@ func main() {
 		stop()
 		os.Exit(1)
 	}
-}
-
-// commandLine is the command that repeats this run, every flag spelled out
-// and a database password hidden.
-func commandLine() string {
-	parts := []string{"go run ./bench/latency"}
-	flag.VisitAll(func(f *flag.Flag) {
-		v := f.Value.String()
-		if f.Name == "database" {
-			v = redactURL(v)
-		}
-		if v == "" {
-			return
-		}
-		if strings.ContainsAny(v, " ?&'\"$") {
-			v = "'" + strings.ReplaceAll(v, "'", `'\''`) + "'"
-		}
-		parts = append(parts, "-"+f.Name+"="+v)
-	})
-	return strings.Join(parts, " ")
-}
-
-// redactURL hides the password of a database URL.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
 }
 
 // result is one run's outcome.
@@ -164,52 +122,56 @@ func run(ctx context.Context, opts options) (res result, err error) {
 		}
 	}()
 
-	db, err := prepareDatabase(ctx, opts.database, filepath.Join(tmp, "data"))
+	db, err := benchkit.PrepareDatabase(ctx, opts.database, filepath.Join(tmp, "data"), "bench_latency_")
 	if err != nil {
-		return res, err
+		return res, fmt.Errorf("-database: %w", err)
 	}
-	defer func() { err = errors.Join(err, db.drop()) }()
-	res.engine, res.where = db.engine, db.where
+	defer func() { err = errors.Join(err, db.Drop(ctx)) }()
+	res.engine, res.where = db.Engine, db.Where
 
-	sim, err := startSimulator(ctx, filepath.Join(tmp, "repos"))
+	calls := &apiCalls{}
+	sim, err := benchkit.StartSimulator(ctx, filepath.Join(tmp, "repos"), calls.watch)
 	if err != nil {
 		return res, err
 	}
-	defer func() { err = errors.Join(err, sim.stop()) }()
-	seed, err := gitlabsim.Seed(ctx, sim.Simulator)
-	if err != nil {
-		return res, fmt.Errorf("simulator: %w", err)
-	}
+	defer func() { err = errors.Join(err, sim.Stop()) }()
 
-	logPath := filepath.Join(tmp, "upbuild.log")
-	up, err := newUpbuild(ctx, sim.url, seed.Bot.Token, filepath.Join(tmp, "data"), db.url, logPath)
+	up, err := benchkit.StartService(ctx, benchkit.ServiceConfig{
+		Instance: sim.URL, BotToken: sim.Seeded.Bot.Token,
+		// The simulator runs with its rate limits off, as the benchmark
+		// asks; upbuild's own budget is raised to match, as an operator of
+		// a self-managed instance with higher limits would.
+		RequestsPerMinute: 60000,
+		DataDir:           filepath.Join(tmp, "data"), DatabaseURL: db.URL,
+		LogPath: filepath.Join(tmp, "upbuild.log"), LogLevel: slog.LevelWarn,
+	})
 	if err != nil {
 		return res, err
 	}
+	defer func() {
+		err = errors.Join(err, up.Stop(context.WithoutCancel(ctx)))
+		warnings, lerr := up.LogLines()
+		res.warnings, err = warnings, errors.Join(err, lerr)
+	}()
 	projects, err := prepareProjects(ctx, sim.Simulator, up, opts.projects)
 	if err != nil {
-		return res, errors.Join(err, up.close())
+		return res, err
 	}
-	up.serve(ctx)
-	defer func() {
-		err = errors.Join(err, up.stop())
-		res.warnings = up.warnings()
-	}()
 
 	if opts.cpuProfile != "" {
-		stopProfile, err := startCPUProfile(opts.cpuProfile)
+		stopProfile, err := benchkit.StartCPUProfile(opts.cpuProfile)
 		if err != nil {
 			return res, err
 		}
 		defer func() { err = errors.Join(err, stopProfile()) }()
 	}
 
-	sim.calls.reset()
-	res.loadStart = loadAverage()
+	calls.reset()
+	res.loadStart = benchkit.LoadAverage()
 	fmt.Fprintf(opts.progress, "bench/latency: %s, %d projects ready; opening %g merge requests a second for %s\n",
 		res.engine, len(projects), opts.rate, opts.duration)
-	load := newLoad(sim.Simulator, projects, seed.Maintainer.Username, opts.rate, opts.duration)
-	mrs, err := load.run(ctx, up.serveErr)
+	load := newLoad(sim.Simulator, projects, sim.Seeded.Maintainer.Username, opts.rate, opts.duration)
+	mrs, err := load.run(ctx, up.Failed())
 	res.planned, res.interval = load.total, load.interval
 	for _, mr := range mrs {
 		res.simWork = append(res.simWork, mr.Opened.Sub(mr.Started))
@@ -224,11 +186,11 @@ func run(ctx context.Context, opts options) (res result, err error) {
 		return res, err
 	}
 	fmt.Fprintf(opts.progress, "bench/latency: %d merge requests opened; waiting up to %s for their statuses\n", len(mrs), opts.settle)
-	res.summary, err = settle(ctx, sim, mrs, opts.settle, up.serveErr)
-	res.loadEnd = loadAverage()
-	calls := sim.calls.list()
-	res.apiCalls = byRoute(calls)
-	res.apiRate = rateOf(calls)
+	res.summary, err = settle(ctx, sim.Simulator, calls, mrs, opts.settle, up.Failed())
+	res.loadEnd = benchkit.LoadAverage()
+	made := calls.list()
+	res.apiCalls = byRoute(made)
+	res.apiRate = rateOf(made)
 	res.ran = true
 	if err != nil {
 		return res, err
@@ -242,7 +204,7 @@ func run(ctx context.Context, opts options) (res result, err error) {
 
 // settle waits until every merge request's head has a pending status and
 // all its statuses are final, or until the time is up, and summarizes.
-func settle(ctx context.Context, sim simulator, mrs []openedMR, within time.Duration, serveErr <-chan error) (summary, error) {
+func settle(ctx context.Context, sim *gitlabsim.Simulator, calls *apiCalls, mrs []openedMR, within time.Duration, serveErr <-chan error) (summary, error) {
 	deadline := time.NewTimer(within)
 	defer deadline.Stop()
 	poll := time.NewTicker(100 * time.Millisecond)
@@ -259,195 +221,7 @@ func settle(ctx context.Context, sim simulator, mrs []openedMR, within time.Dura
 		case <-poll.C:
 		}
 	}
-	return summarize(mrs, sim.Deliveries(), sim.StatusTransitions(), sim.calls.list()), err
-}
-
-// database is where upbuild keeps its state for one run.
-type database struct {
-	url    string
-	engine string
-	where  string
-	drop   func() error
-}
-
-// prepareDatabase picks SQLite in dataDir, or creates a fresh database on
-// the PostgreSQL server that serverURL names.
-func prepareDatabase(ctx context.Context, serverURL, dataDir string) (database, error) {
-	if serverURL == "" {
-		return database{url: filepath.Join(dataDir, "upbuild.db"), engine: "sqlite",
-			where: "a file in a temporary data dir", drop: func() error { return nil }}, nil
-	}
-	if !store.IsPostgresURL(serverURL) {
-		return database{}, fmt.Errorf("-database: want a postgres:// URL, got %s", redactURL(serverURL))
-	}
-	u, err := url.Parse(serverURL)
-	if err != nil {
-		return database{}, fmt.Errorf("-database: %w", err)
-	}
-	name := "bench_latency_" + randomHex(6)
-	admin, err := pgx.Connect(ctx, serverURL)
-	if err != nil {
-		return database{}, fmt.Errorf("connect to PostgreSQL at %s: %w", u.Host, err)
-	}
-	defer func() { _ = admin.Close(context.WithoutCancel(ctx)) }()
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		return database{}, fmt.Errorf("create database %s: %w", name, err)
-	}
-	u.Path = "/" + name
-	drop := func() error {
-		dropCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(dropCtx, serverURL)
-		if err != nil {
-			return fmt.Errorf("drop database %s: %w", name, err)
-		}
-		defer func() { _ = conn.Close(dropCtx) }()
-		if _, err := conn.Exec(dropCtx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			return fmt.Errorf("drop database %s: %w", name, err)
-		}
-		return nil
-	}
-	return database{url: u.String(), engine: "postgres",
-		where: fmt.Sprintf("fresh database %s on %s, dropped after", name, u.Host), drop: drop}, nil
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
-	return hex.EncodeToString(b)
-}
-
-// simulator is the GitLab simulator behind its own loopback listener.
-type simulator struct {
-	*gitlabsim.Simulator
-	url   string
-	stop  func() error
-	calls *apiCalls
-}
-
-func startSimulator(ctx context.Context, reposDir string) (simulator, error) {
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
-	if err != nil {
-		return simulator{}, fmt.Errorf("simulator: listen: %w", err)
-	}
-	base := "http://" + ln.Addr().String()
-	sim := gitlabsim.New(gitlabsim.Options{Dir: reposDir, BaseURL: base, DisableRateLimits: true})
-	calls := &apiCalls{next: sim}
-	hs := &http.Server{Handler: calls, ReadHeaderTimeout: 10 * time.Second}
-	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
-	stop := func() error {
-		// upbuild has stopped by now; Close rather than Shutdown, which
-		// would wait for idle keep-alive connections.
-		err := hs.Close()
-		if serr := <-served; !errors.Is(serr, http.ErrServerClosed) {
-			err = errors.Join(err, serr)
-		}
-		if err != nil {
-			return fmt.Errorf("stop the simulator: %w", err)
-		}
-		return nil
-	}
-	return simulator{Simulator: sim, url: base, stop: stop, calls: calls}, nil
-}
-
-// upbuild is the service under test, on its own loopback listener.
-type upbuild struct {
-	srv      *server.Server
-	cfg      config.Config
-	ln       net.Listener
-	logFile  *os.File
-	cancel   context.CancelFunc
-	serveErr chan error
-	stopped  chan error
-}
-
-// newUpbuild configures upbuild for the simulator the way `upbuild serve`
-// would be, from environment variables that exist only for this run.
-func newUpbuild(ctx context.Context, simURL, botToken, dataDir, dbURL, logPath string) (*upbuild, error) {
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("upbuild: listen: %w", err)
-	}
-	env := map[string]string{
-		"UPBUILD_LISTEN":                ln.Addr().String(),
-		"UPBUILD_PUBLIC_URL":            "http://" + ln.Addr().String(),
-		"UPBUILD_DATA_DIR":              dataDir,
-		"UPBUILD_DATABASE_URL":          dbURL,
-		"UPBUILD_INSTANCES":             simURL,
-		config.BotTokenEnvName(simURL):  botToken,
-		config.Defaults().AdminTokenEnv: "bench-admin-" + randomHex(24),
-	}
-	getenv := func(k string) string { return env[k] }
-	cfg, err := config.Load("", getenv)
-	if err != nil {
-		return nil, errors.Join(fmt.Errorf("upbuild: %w", err), ln.Close())
-	}
-	// The simulator runs with its rate limits off, as the benchmark asks;
-	// upbuild's own budget is raised to match, as an operator of a
-	// self-managed instance with higher limits would.
-	cfg.Instances[0].RequestsPerMinute = 60000
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return nil, errors.Join(fmt.Errorf("upbuild log: %w", err), ln.Close())
-	}
-	log := slog.New(slog.NewJSONHandler(logFile, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	srv, err := server.New(ctx, cfg, log, getenv)
-	if err != nil {
-		return nil, errors.Join(fmt.Errorf("upbuild: %w", err), ln.Close(), logFile.Close())
-	}
-	return &upbuild{srv: srv, cfg: cfg, ln: ln, logFile: logFile}, nil
-}
-
-// close releases an upbuild that never served.
-func (u *upbuild) close() error {
-	return errors.Join(u.srv.Close(), u.ln.Close(), u.logFile.Close())
-}
-
-// serve starts upbuild's HTTP listener and background work.
-func (u *upbuild) serve(ctx context.Context) {
-	serveCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	u.cancel = cancel
-	u.serveErr = make(chan error, 1)
-	u.stopped = make(chan error, 1)
-	go func() {
-		err := u.srv.Serve(serveCtx, u.ln)
-		if serveCtx.Err() == nil {
-			// Stopping by itself is news for whoever is waiting.
-			u.serveErr <- fmt.Errorf("upbuild: %w", errors.Join(err, errors.New("stopped unasked")))
-		}
-		u.stopped <- err
-	}()
-}
-
-// stop shuts upbuild down gracefully and waits for it.
-func (u *upbuild) stop() error {
-	u.cancel()
-	err := <-u.stopped
-	if cerr := u.logFile.Close(); cerr != nil {
-		err = errors.Join(err, cerr)
-	}
-	if err != nil {
-		return fmt.Errorf("upbuild: %w", err)
-	}
-	return nil
-}
-
-// warnings returns upbuild's warning and error log lines (after stop).
-func (u *upbuild) warnings() []string {
-	data, err := os.ReadFile(u.logFile.Name())
-	if err != nil {
-		return []string{"(upbuild's log could not be read: " + err.Error() + ")"}
-	}
-	var out []string
-	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
-		if line != "" {
-			out = append(out, line)
-		}
-	}
-	return out
+	return summarize(mrs, sim.Deliveries(), sim.StatusTransitions(), calls.list()), err
 }
 
 // packitConfig has a build and a tests job for merge requests on one target.
@@ -463,64 +237,21 @@ jobs:
     targets: [fedora-rawhide-x86_64]
 `
 
-const helloSpec = `Name:           hello
-Version:        1.0
-Release:        1%{?dist}
-Summary:        Says hello
-License:        MIT
-Source0:        hello.sh
-BuildArch:      noarch
-
-%description
-A tiny package for the latency benchmark.
-
-%prep
-
-%build
-
-%install
-install -D -m 0755 %{SOURCE0} %{buildroot}%{_bindir}/hello
-
-%files
-%{_bindir}/hello
-
-%changelog
-* Mon Jan 01 2024 Alice <alice@example.com> - 1.0-1
-- First release
-`
-
 // prepareProjects creates n projects in the seeded group and connects each
 // to upbuild with its own webhook token, as a maintainer would.
-func prepareProjects(ctx context.Context, sim *gitlabsim.Simulator, up *upbuild, n int) ([]gitlabsim.Project, error) {
-	ring, _, err := token.LoadOrCreateKeyring(up.cfg.KeyFile)
-	if err != nil {
-		return nil, fmt.Errorf("upbuild keys: %w", err)
-	}
-	var instances []string
-	for _, raw := range server.InstanceURLs(up.cfg) {
-		inst, err := token.NormalizeInstanceURL(raw)
-		if err != nil {
-			return nil, fmt.Errorf("instance %s: %w", raw, err)
-		}
-		instances = append(instances, inst)
-	}
-	tokens := &hooktoken.Manager{Store: up.srv.Store(), Keyring: ring, PublicURL: up.cfg.PublicURL, Instances: instances}
+func prepareProjects(ctx context.Context, sim *gitlabsim.Simulator, up *benchkit.Service, n int) ([]gitlabsim.Project, error) {
 	projects := make([]gitlabsim.Project, 0, n)
 	for i := range n {
 		p, err := sim.AddProject(ctx, gitlabsim.ProjectSpec{
 			Namespace: "demo", Path: fmt.Sprintf("bench-%02d", i+1), Visibility: gitlabsim.Public, DefaultBranch: "main",
-			Files: map[string]string{".packit.yaml": packitConfig, "hello.spec": helloSpec, "hello.sh": "#!/bin/sh\necho hello\n"},
+			Files: benchkit.HelloFiles(packitConfig),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("simulator: project %d: %w", i+1, err)
 		}
-		scope, err := tokens.Scope(p.WebURL, false)
+		issued, err := up.IssueWebhookToken(ctx, benchkit.TokenRequest{URL: p.WebURL, IssuedBy: "bench/latency"})
 		if err != nil {
-			return nil, fmt.Errorf("token for %s: %w", p.PathWithNamespace, err)
-		}
-		issued, err := tokens.Issue(ctx, scope, false, "bench/latency")
-		if err != nil {
-			return nil, fmt.Errorf("token for %s: %w", p.PathWithNamespace, err)
+			return nil, err
 		}
 		if _, err := sim.AddHook(p.ID, gitlabsim.HookSpec{URL: issued.WebhookURL, Token: issued.Token,
 			TagPushEvents: true, MergeRequestsEvents: true, NoteEvents: true, ReleasesEvents: true}); err != nil {
@@ -632,34 +363,4 @@ func (l *load) open(ctx context.Context, p gitlabsim.Project, t task) (openedMR,
 		return openedMR{}, fmt.Errorf("open a merge request from %s on %s: %w", branch, p.PathWithNamespace, err)
 	}
 	return openedMR{ProjectID: p.ID, IID: mr.IID, HeadSHA: mr.HeadSHA, Planned: t.planned, Started: started, Opened: time.Now()}, nil
-}
-
-func startCPUProfile(path string) (stop func() error, err error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, fmt.Errorf("cpu profile: %w", err)
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		return nil, errors.Join(fmt.Errorf("cpu profile: %w", err), f.Close())
-	}
-	return func() error {
-		pprof.StopCPUProfile()
-		if err := f.Close(); err != nil {
-			return fmt.Errorf("cpu profile: %w", err)
-		}
-		return nil
-	}, nil
-}
-
-// loadAverage is the machine's one-minute load average, printed because
-// other work on a shared machine skews latencies.
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	if fields := strings.Fields(string(b)); len(fields) > 0 {
-		return fields[0]
-	}
-	return "?"
 }

@@ -5,7 +5,10 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strconv"
 	"time"
+
+	"upbuild.dev/upbuild/internal/benchkit"
 )
 
 // The product's targets for "202 → first pending" on SQLite.
@@ -18,7 +21,7 @@ const (
 const shownWarnings = 5
 
 // printReport writes a run's figures.
-func printReport(w io.Writer, command string, res result) {
+func printReport(w io.Writer, command string, res result) error {
 	o := res.opts
 	fmt.Fprintf(w, "upbuild latency: webhook 202 → first \"pending\" commit status\n")
 	fmt.Fprintf(w, "  command    %s\n", command)
@@ -32,7 +35,7 @@ func printReport(w io.Writer, command string, res result) {
 		fmt.Fprintf(w, "             FELL BEHIND: merge requests were opened later than planned (push + open outlasted a project's share of the schedule)\n")
 	}
 	fmt.Fprintf(w, "  simulator  push + open per MR: p50 %s, max %s\n",
-		fmtDur(percentile(res.simWork, 50)), fmtDur(percentile(res.simWork, 100)))
+		fmtDur(benchkit.Percentile(res.simWork, 50)), fmtDur(benchkit.Percentile(res.simWork, 100)))
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "  MRs opened                          %d\n", res.Opened)
 	fmt.Fprintf(w, "  MR deliveries answered 202          %d of %d sent (branch pushes: %d of %d)\n",
@@ -44,18 +47,23 @@ func printReport(w io.Writer, command string, res result) {
 		res.WithPending, res.PendingFirst)
 	fmt.Fprintf(w, "  MRs with every status final        %d\n", res.AllFinal)
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "  %-26s %5s %10s %10s %10s %10s\n", "", "n", "p50", "p90", "p99", "max")
-	latencyRow(w, "202 → first pending", res.ToPending)
-	latencyRow(w, "202 → all statuses final", res.ToFinal)
-	latencyRow(w, "202 → first status (any)", res.ToFirstStatus)
-	fmt.Fprintf(w, "  where the time goes, as the simulator saw upbuild's calls:\n")
-	latencyRow(w, "  202 → first config read", res.ToConfigRead)
-	latencyRow(w, "  202 → first status call", res.ToStatusCall)
+	// The table is Markdown, ready for docs/PERFORMANCE.md; the last two
+	// rows break "202 → first pending" down as the simulator saw upbuild's
+	// API calls.
+	if err := writeLatencies(w, []latencyRow{
+		{"202 → first pending", res.ToPending},
+		{"202 → all statuses final", res.ToFinal},
+		{"202 → first status (any)", res.ToFirstStatus},
+		{"202 → first config read call", res.ToConfigRead},
+		{"202 → first status call", res.ToStatusCall},
+	}); err != nil {
+		return err
+	}
 	if n := negatives(res.ToPending); n > 0 {
 		fmt.Fprintf(w, "  (%d pending statuses were recorded before the simulator had read the 202)\n", n)
 	}
 	fmt.Fprintln(w)
-	p50, p99 := percentile(res.ToPending, 50), percentile(res.ToPending, 99)
+	p50, p99 := benchkit.Percentile(res.ToPending, 50), benchkit.Percentile(res.ToPending, 99)
 	verdict := "missed"
 	if len(res.ToPending) > 0 && p50 < targetP50 && p99 < targetP99 {
 		verdict = "met"
@@ -86,11 +94,30 @@ func printReport(w io.Writer, command string, res result) {
 		}
 		fmt.Fprintf(w, "    %s\n", line)
 	}
+	return nil
 }
 
-func latencyRow(w io.Writer, name string, ds []time.Duration) {
-	fmt.Fprintf(w, "  %-26s %5d %10s %10s %10s %10s\n", name, len(ds),
-		fmtDur(percentile(ds, 50)), fmtDur(percentile(ds, 90)), fmtDur(percentile(ds, 99)), fmtDur(percentile(ds, 100)))
+// latencyRow is one row of the report's table: what was measured, and how
+// long it took for each merge request.
+type latencyRow struct {
+	name      string
+	latencies []time.Duration
+}
+
+// writeLatencies writes the count and the p50, p90, p99 and maximum of
+// each row in milliseconds.
+func writeLatencies(w io.Writer, rows []latencyRow) error {
+	columns := []benchkit.Column{{Heading: ""}, {Heading: "n", Numeric: true}, {Heading: "p50 ms", Numeric: true},
+		{Heading: "p90 ms", Numeric: true}, {Heading: "p99 ms", Numeric: true}, {Heading: "max ms", Numeric: true}}
+	cells := make([][]string, 0, len(rows))
+	for _, r := range rows {
+		row := []string{r.name, strconv.Itoa(len(r.latencies))}
+		for _, d := range benchkit.Percentiles(r.latencies, 50, 90, 99, 100) {
+			row = append(row, benchkit.Millis(d))
+		}
+		cells = append(cells, row)
+	}
+	return benchkit.WriteTable(w, columns, cells)
 }
 
 func negatives(ds []time.Duration) int {

@@ -3,9 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"math"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
@@ -230,15 +228,4 @@ func allFinal(states map[string]string) bool {
 		}
 	}
 	return len(states) > 0
-}
-
-// percentile is the nearest-rank p-th percentile (0 < p <= 100) of ds.
-func percentile(ds []time.Duration, p float64) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	sorted := slices.Clone(ds)
-	slices.Sort(sorted)
-	rank := int(math.Ceil(p / 100 * float64(len(sorted))))
-	return sorted[min(max(rank, 1), len(sorted))-1]
 }

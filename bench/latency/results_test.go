@@ -97,39 +97,6 @@ func TestSummarizeMatchesDeliveriesAndTransitions(t *testing.T) {
 	}
 }
 
-func TestPercentile(t *testing.T) {
-	ms := func(vs ...int) []time.Duration {
-		out := make([]time.Duration, len(vs))
-		for i, v := range vs {
-			out[i] = time.Duration(v) * time.Millisecond
-		}
-		return out
-	}
-	hundred := make([]int, 100)
-	for i := range hundred {
-		hundred[i] = 100 - i // descending, to show the input need not be sorted
-	}
-	tests := []struct {
-		name string
-		ds   []time.Duration
-		p    float64
-		want time.Duration
-	}{
-		{"empty", nil, 50, 0},
-		{"one", ms(7), 99, 7 * time.Millisecond},
-		{"median of odd", ms(3, 1, 2), 50, 2 * time.Millisecond},
-		{"median of even takes the lower", ms(4, 1, 3, 2), 50, 2 * time.Millisecond},
-		{"p90 of 100", ms(hundred...), 90, 90 * time.Millisecond},
-		{"p99 of 100", ms(hundred...), 99, 99 * time.Millisecond},
-		{"max", ms(hundred...), 100, 100 * time.Millisecond},
-	}
-	for _, tt := range tests {
-		if got := percentile(tt.ds, tt.p); got != tt.want {
-			t.Errorf("%s: percentile(p%g) = %v, want %v", tt.name, tt.p, got, tt.want)
-		}
-	}
-}
-
 func TestOutstandingWantsPendingAndFinal(t *testing.T) {
 	mrs := []openedMR{{ProjectID: 1, HeadSHA: "aaa"}, {ProjectID: 1, HeadSHA: "bbb"}, {ProjectID: 1, HeadSHA: "ccc"}}
 	transitions := []gitlabsim.StatusTransition{
