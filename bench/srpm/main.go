@@ -28,7 +28,13 @@
 //     tree: the spec and archive that phase 2 produced, with the same
 //     _topdir/_sourcedir/_srcrpmdir layout as upbuild.
 //
-//  4. throughput: merge requests kept -backlog deep for -duration; every
+//  4. the floor: each tool a job runs beyond plain rpmbuild -bs, alone on
+//     the host, -n times: a bare bwrap running /bin/true, rpmspec -q on the
+//     prepared spec, rpm -qp of its SRPM, and a git fetch from the
+//     simulator that finds nothing new. A job needs two sandboxes, two
+//     rpmspec queries, one rpm -qp and one fetch at the least.
+//
+//  5. throughput: merge requests kept -backlog deep for -duration; every
 //     job is a complete build (SRPM and RPM on host-<arch>) with -workers
 //     workers; jobs a minute counts the jobs that finished in the window.
 //
@@ -168,6 +174,10 @@ func run(ctx context.Context, opts options) (res result, err error) {
 	}
 	fmt.Fprintf(opts.progress, "bench/srpm: plain rpmbuild -bs, %d times\n", opts.n)
 	if res.plain, err = plainRpmbuild(ctx, prepared, filepath.Join(tmp, "plain"), opts.n); err != nil {
+		return res, err
+	}
+	fmt.Fprintf(opts.progress, "bench/srpm: each tool upbuild adds, alone, %d times\n", opts.n)
+	if res.floor, err = floor(ctx, prepared, filepath.Join(tmp, "floor"), sim.url+"/"+p.PathWithNamespace+".git", opts.n); err != nil {
 		return res, err
 	}
 	fmt.Fprintf(opts.progress, "bench/srpm: throughput with %d workers for %s\n", opts.workers, opts.duration)

@@ -25,6 +25,8 @@ type result struct {
 	sandboxStart []time.Duration
 	// plain are the rpmbuild -bs runs on the host.
 	plain []time.Duration
+	// floor are the tools a job adds to rpmbuild -bs, alone.
+	floor floorTimes
 
 	throughputJobs      int
 	throughputWindow    time.Duration
@@ -80,6 +82,9 @@ func printReport(w io.Writer, command string, r result) {
 
 	if len(r.steps) > 0 {
 		printSteps(w, r)
+	}
+	if len(r.floor.fetch) > 0 && len(r.plain) > 0 {
+		printFloor(w, r)
 	}
 	if r.throughputWindow > 0 {
 		perMinute := float64(r.throughputJobs) / r.throughputWindow.Minutes()
@@ -138,4 +143,18 @@ func printSteps(w io.Writer, r result) {
 		fmt.Fprintf(w, "  one empty sandbox run (bwrap `true`) p50 %s (mean %s)\n", ms(p50(r.sandboxStart)), ms(mean(r.sandboxStart)))
 	}
 	fmt.Fprintln(w)
+}
+
+// printFloor writes the least a job can cost with the tools it must run,
+// against plain rpmbuild -bs.
+func printFloor(w io.Writer, r result) {
+	f := r.floor
+	fmt.Fprintf(w, "the floor: what a job runs beyond rpmbuild -bs, each alone on the host, p50:\n")
+	fmt.Fprintf(w, "  bare bwrap /bin/true %s, rpmspec -q %s, rpm -qp %s, git fetch (nothing new) %s\n",
+		ms(p50(f.bwrap)), ms(p50(f.rpmspec)), ms(p50(f.rpmQuery)), ms(p50(f.fetch)))
+	least := p50(r.plain) + 2*p50(f.bwrap) + 2*p50(f.rpmspec) + p50(f.rpmQuery) + p50(f.fetch)
+	fmt.Fprintf(w, "  rpmbuild -bs + 2 sandboxes + 2 rpmspec + rpm -qp + fetch = %s: %.1f× rpmbuild -bs at the least (target %.1f×)\n",
+		ms(least), float64(least)/float64(p50(r.plain)), target)
+	fmt.Fprintf(w, "  upbuild's overhead over rpmbuild -bs: p50 %s, of which %s above that floor\n\n",
+		ms(p50(r.upbuildSRPM)-p50(r.plain)), ms(p50(r.upbuildSRPM)-least))
 }
