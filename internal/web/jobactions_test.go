@@ -39,21 +39,13 @@ type status struct {
 func (s *stack) connectedMR(vis gitlabsim.Visibility) (gitlabsim.Project, gitlabsim.MergeRequest) {
 	s.t.Helper()
 	p := s.project("pkg", vis, map[string]string{".packit.yaml": buildConfig, "pkg.spec": "Name: pkg\n"})
-	if err := s.sim.AddProjectMember(p.ID, s.seed.Bot.ID, gitlabsim.Maintainer); err != nil {
+	if err := s.Sim.AddProjectMember(p.ID, s.Seed.Bot.ID, gitlabsim.Maintainer); err != nil {
 		s.t.Fatal(err)
 	}
 	if resp := s.issue(p, "connect"); !strings.Contains(resp.body, "upbuild created the webhook") {
 		s.t.Fatalf("connect: %s", resp.body)
 	}
-	if _, err := s.sim.PushCommits(s.ctx, p.ID, "feature", s.seed.Maintainer.Username, gitlabsim.CommitSpec{Message: "change",
-		Changes: []gitlabsim.FileChange{{Path: "README", Content: "change\n"}}}); err != nil {
-		s.t.Fatal(err)
-	}
-	mr, err := s.sim.OpenMergeRequest(s.ctx, gitlabsim.MergeRequestSpec{ProjectID: p.ID, SourceBranch: "feature",
-		TargetBranch: "main", Title: "Change", Author: s.seed.Maintainer.Username})
-	if err != nil {
-		s.t.Fatal(err)
-	}
+	mr := s.OpenMR(p, s.Seed.Maintainer.Username, "feature", "Change")
 	s.waitStatuses(p, mr.HeadSHA, "two statuses", func(got map[string]status) bool { return len(got) == 2 })
 	return p, mr
 }
@@ -61,7 +53,7 @@ func (s *stack) connectedMR(vis gitlabsim.Visibility) (gitlabsim.Project, gitlab
 // statuses are a commit's latest statuses on the simulator, by name.
 func (s *stack) statuses(p gitlabsim.Project, sha string) map[string]status {
 	out := map[string]status{}
-	for _, st := range s.sim.Statuses(p.ID, sha) {
+	for _, st := range s.Sim.Statuses(p.ID, sha) {
 		job := ""
 		if m := jobURLRe.FindStringSubmatch(st.TargetURL); m != nil {
 			job = m[1]
@@ -74,7 +66,7 @@ func (s *stack) statuses(p gitlabsim.Project, sha string) map[string]status {
 func (s *stack) waitStatuses(p gitlabsim.Project, sha, what string, cond func(map[string]status) bool) map[string]status {
 	s.t.Helper()
 	var got map[string]status
-	s.eventually(what, func() (bool, string) {
+	s.Eventually(what, func() (bool, string) {
 		got = s.statuses(p, sha)
 		return cond(got), fmt.Sprint(got)
 	})
@@ -141,7 +133,7 @@ func TestCancelAQueuedJobAndRerunIt(t *testing.T) {
 			t.Fatalf("the old job no longer shows canceled:\n%s", page.body)
 		}
 
-		audit := s.do(http.MethodGet, "/audit/"+s.host+"/"+p.PathWithNamespace, nil, true)
+		audit := s.do(http.MethodGet, s.auditPath(p), nil, true)
 		for _, want := range []string{"job.cancel", "job.rerun", "canceled job #" + build, "<td>operator</td>"} {
 			if !strings.Contains(audit.body, want) {
 				t.Errorf("the audit log lacks %q:\n%s", want, audit.body)
@@ -178,7 +170,7 @@ func TestRerunJobRuns(t *testing.T) {
 			t.Fatalf("statuses after the re-run %v, before %v", again, first)
 		}
 		var moves []string
-		for _, tr := range s.sim.StatusTransitions() {
+		for _, tr := range s.Sim.StatusTransitions() {
 			if tr.ProjectID == p.ID && tr.Name == testsStatus {
 				moves = append(moves, tr.From+">"+tr.To)
 			}

@@ -1,12 +1,9 @@
 package web_test
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -14,82 +11,34 @@ import (
 
 	"upbuild.dev/upbuild/internal/access"
 	"upbuild.dev/upbuild/internal/access/accesstest"
-	"upbuild.dev/upbuild/internal/forge"
-	gitlabforge "upbuild.dev/upbuild/internal/forge/gitlab"
+	"upbuild.dev/upbuild/internal/config"
 	"upbuild.dev/upbuild/internal/gitlabsim"
+	"upbuild.dev/upbuild/internal/stacktest"
 	"upbuild.dev/upbuild/internal/store"
 	"upbuild.dev/upbuild/internal/testdb"
-	"upbuild.dev/upbuild/internal/web"
 )
 
-// signInWorld is the dashboard with GitLab sign-in against a simulator
-// that has a private project with a Reporter and a Guest.
+// signInWorld is upbuild with GitLab sign-in against a simulator that has
+// a private project with a Reporter and a Guest, and a run of it.
 type signInWorld struct {
-	url, gitlab string
-	sim         *gitlabsim.Simulator
-	runID       int64
-	jobID       int64
-	host, path  string
+	*stacktest.Stack
+	runID, jobID int64
+	host, path   string
 }
 
 func newSignInWorld(t *testing.T, dbURL string) signInWorld {
 	t.Helper()
-	ctx := context.Background()
-	st, err := store.Open(ctx, dbURL)
+	// No workers: the run's job stays as planted.
+	st := stacktest.Start(t, dbURL, stacktest.Options{Simulator: gitlabsim.Options{DisableRateLimits: true},
+		Configure: func(cfg *config.Config) { cfg.Workers = 0 }})
+	proj, err := st.Sim.AddProject(st.Context(), gitlabsim.ProjectSpec{Namespace: "demo", Path: "secret", Visibility: gitlabsim.Private})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	sim := gitlabsim.New(gitlabsim.Options{Dir: t.TempDir(), DisableRateLimits: true})
-	gl := httptest.NewServer(sim)
-	t.Cleanup(gl.Close)
-	sim.SetBaseURL(gl.URL)
-	bot, err := sim.AddUser(gitlabsim.UserSpec{Username: "upbuild-bot", Bot: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := sim.AddGroup(gitlabsim.GroupSpec{Path: "team"}); err != nil {
-		t.Fatal(err)
-	}
-	proj, err := sim.AddProject(ctx, gitlabsim.ProjectSpec{Namespace: "team", Path: "secret", Visibility: gitlabsim.Private})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, level := range map[string]gitlabsim.AccessLevel{"rita": gitlabsim.Reporter, "gina": gitlabsim.Guest} {
-		u, err := sim.AddUser(gitlabsim.UserSpec{Username: name})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := sim.AddProjectMember(proj.ID, u.ID, level); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := sim.AddProjectMember(proj.ID, bot.ID, gitlabsim.Reporter); err != nil {
-		t.Fatal(err)
-	}
-	bf, err := gitlabforge.New(gitlabforge.Options{BaseURL: gl.URL, Token: bot.Token, MaxAttempts: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var handler http.Handler
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
-	t.Cleanup(up.Close)
-	id, secret := sim.AddOAuthApp(up.URL+"/signin/callback", "read_user")
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	guard, err := access.New(access.Options{Store: st, Forges: map[string]forge.Forge{gl.URL: bf},
-		Apps: map[string]access.OAuthApp{gl.URL: {ClientID: id, ClientSecret: secret}}, PublicURL: up.URL, AdminToken: adminToken, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	guard.Register(mux)
-	(&web.Pages{Store: st, PublicURL: up.URL, Access: guard, Logger: log}).Register(mux)
-	handler = mux
-	res, err := st.ApplyPlan(ctx, store.Plan{
-		Run: &store.Run{Instance: gl.URL, ProjectID: proj.ID, ProjectPath: proj.PathWithNamespace, Trigger: "commit",
+	st.User("rita", gitlabsim.Reporter)
+	st.User("gina", gitlabsim.Guest)
+	res, err := st.Server.Store().ApplyPlan(st.Context(), store.Plan{
+		Run: &store.Run{Instance: st.Instance, ProjectID: proj.ID, ProjectPath: proj.PathWithNamespace, Trigger: "commit",
 			RunKey: "secret-main", SHA: "0123456789abcdef0123", Ref: "main", SourceProjectID: proj.ID,
 			SourceProjectPath: proj.PathWithNamespace, Title: "secret-title", State: store.RunRunning, Visibility: "private"},
 		Jobs: []store.Job{{JobType: "copr_build", Target: "fedora-rawhide-x86_64", StatusName: "rpm-build:fedora-rawhide-x86_64", State: store.JobQueued}},
@@ -97,11 +46,11 @@ func newSignInWorld(t *testing.T, dbURL string) signInWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, err := url.Parse(gl.URL)
+	u, err := url.Parse(st.SimURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return signInWorld{url: up.URL, gitlab: gl.URL, sim: sim, runID: res.RunID, jobID: res.JobIDs[0], host: u.Host, path: proj.PathWithNamespace}
+	return signInWorld{Stack: st, runID: res.RunID, jobID: res.JobIDs[0], host: u.Host, path: proj.PathWithNamespace}
 }
 
 func (w signInWorld) pages() []string {
@@ -127,39 +76,32 @@ var signOutForm = regexp.MustCompile(`<form class="signout" method="post" action
 func TestPrivateProjectPagesNeedReporterSignIn(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, dbURL string) {
 		w := newSignInWorld(t, dbURL)
-		ctx := context.Background()
 
 		anonymous, err := accesstest.NewBrowser()
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, home := browse(t, anonymous, w.url+"/")
+		_, home := browse(t, anonymous, w.URL+"/")
 		if !strings.Contains(home, ">Sign in with "+w.host+"</a>") {
 			t.Fatalf("home page for an anonymous visitor has no sign-in link:\n%s", home)
 		}
-		_, missing := browse(t, anonymous, w.url+"/runs/999999")
+		_, missing := browse(t, anonymous, w.URL+"/runs/999999")
 		for _, path := range w.pages() {
-			if code, body := browse(t, anonymous, w.url+path); code != http.StatusNotFound || body != strings.Replace(missing, "This run", firstWord(body), 1) {
+			if code, body := browse(t, anonymous, w.URL+path); code != http.StatusNotFound || body != strings.Replace(missing, "This run", firstWord(body), 1) {
 				t.Errorf("GET %s anonymously = %d %q, want the 404 of a run that does not exist", path, code, body)
 			}
 		}
 
-		guest, _ := accesstest.NewBrowser()
-		if err := accesstest.SignIn(ctx, guest, w.url, w.gitlab, "gina"); err != nil {
-			t.Fatal(err)
-		}
+		guest := w.SignIn("gina")
 		for _, path := range w.pages() {
-			if code, body := browse(t, guest, w.url+path); code != http.StatusNotFound || strings.Contains(body, "secret-title") {
+			if code, body := browse(t, guest, w.URL+path); code != http.StatusNotFound || strings.Contains(body, "secret-title") {
 				t.Errorf("GET %s as a Guest = %d %q, want 404", path, code, body)
 			}
 		}
 
-		reporter, _ := accesstest.NewBrowser()
-		if err := accesstest.SignIn(ctx, reporter, w.url, w.gitlab, "rita"); err != nil {
-			t.Fatal(err)
-		}
+		reporter := w.SignIn("rita")
 		for _, path := range w.pages() {
-			code, body := browse(t, reporter, w.url+path)
+			code, body := browse(t, reporter, w.URL+path)
 			if code != http.StatusOK || !strings.Contains(body, w.path) {
 				t.Errorf("GET %s as a Reporter = %d, want the page:\n%s", path, code, body)
 			}
@@ -169,14 +111,14 @@ func TestPrivateProjectPagesNeedReporterSignIn(t *testing.T) {
 		}
 
 		// Signing out with the page's CSRF token ends the session.
-		_, body := browse(t, reporter, w.url+"/")
+		_, body := browse(t, reporter, w.URL+"/")
 		csrf := signOutForm.FindStringSubmatch(body)[1]
-		resp, err := reporter.PostForm(w.url+"/signout", url.Values{"csrf": {csrf}})
+		resp, err := reporter.PostForm(w.URL+"/signout", url.Values{"csrf": {csrf}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if code, _ := browse(t, reporter, w.url+w.pages()[0]); code != http.StatusNotFound {
+		if code, _ := browse(t, reporter, w.URL+w.pages()[0]); code != http.StatusNotFound {
 			t.Errorf("run page after sign-out = %d, want 404", code)
 		}
 	})
@@ -196,12 +138,9 @@ func firstWord(body string) string {
 func TestAccessCheckFailureIsA503(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, dbURL string) {
 		w := newSignInWorld(t, dbURL)
-		reporter, _ := accesstest.NewBrowser()
-		if err := accesstest.SignIn(context.Background(), reporter, w.url, w.gitlab, "rita"); err != nil {
-			t.Fatal(err)
-		}
-		w.sim.InjectFault(gitlabsim.Fault{PathPrefix: "/api/v4/projects/", Kind: gitlabsim.FaultError, Status: http.StatusBadGateway})
-		code, body := browse(t, reporter, w.url+w.pages()[0])
+		reporter := w.SignIn("rita")
+		w.Sim.InjectFault(gitlabsim.Fault{PathPrefix: "/api/v4/projects/", Kind: gitlabsim.FaultError, Status: http.StatusBadGateway})
+		code, body := browse(t, reporter, w.URL+w.pages()[0])
 		if code != http.StatusServiceUnavailable || !strings.Contains(body, access.ErrUnavailable.Error()) || strings.Contains(body, "secret-title") {
 			t.Fatalf("run page while GitLab fails = %d %q, want 503 with the reason", code, body)
 		}
