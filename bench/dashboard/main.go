@@ -25,17 +25,17 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
 
-	"upbuild.dev/upbuild/internal/hooktoken"
+	"upbuild.dev/upbuild/internal/benchkit"
 	"upbuild.dev/upbuild/internal/server"
 	"upbuild.dev/upbuild/internal/store"
 	"upbuild.dev/upbuild/internal/token"
@@ -86,12 +86,12 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	failed := false
-	fmt.Printf("dashboard benchmark: %s\n", commandLine())
+	fmt.Printf("dashboard benchmark: %s\n", benchkit.CommandLine(flag.CommandLine, "go run ./bench/dashboard", "postgres"))
 	fmt.Printf("machine: %d CPUs (GOMAXPROCS %d), %s/%s\n\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH)
 	for _, engine := range opts.engines {
 		res, err := run(ctx, engine, opts)
 		if res.ran {
-			printReport(os.Stdout, opts, res)
+			err = errors.Join(err, printReport(os.Stdout, opts, res))
 		}
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "bench/dashboard: %s: %v\n", engine, err)
@@ -102,23 +102,6 @@ func main() {
 		stop()
 		os.Exit(1)
 	}
-}
-
-// commandLine is the command that repeats this run, every flag spelled out
-// and a database password hidden.
-func commandLine() string {
-	parts := []string{"go run ./bench/dashboard"}
-	flag.VisitAll(func(f *flag.Flag) {
-		v := f.Value.String()
-		if f.Name == "postgres" {
-			v = redactURL(v)
-		}
-		if strings.ContainsAny(v, " ?&'\"$") {
-			v = "'" + strings.ReplaceAll(v, "'", `'\''`) + "'"
-		}
-		parts = append(parts, "-"+f.Name+"="+v)
-	})
-	return strings.Join(parts, " ")
 }
 
 // result is one engine's run.
@@ -152,33 +135,49 @@ func run(ctx context.Context, engine string, opts options) (res result, err erro
 	if err := server.PrepareDataDir(dataDir); err != nil {
 		return res, err
 	}
-	db, err := prepareDatabase(ctx, engine, opts.postgres, dataDir)
-	if err != nil {
-		return res, err
+	serverURL := ""
+	if engine == "postgres" {
+		serverURL = opts.postgres
 	}
-	defer func() { err = errors.Join(err, db.drop()) }()
-	res.where = db.where
+	db, err := benchkit.PrepareDatabase(ctx, serverURL, dataDir, "bench_dashboard_")
+	if err != nil {
+		return res, fmt.Errorf("-postgres: %w", err)
+	}
+	defer func() { err = errors.Join(err, db.Drop(ctx)) }()
+	res.where = db.Where
 
 	instance, err := token.NormalizeInstanceURL(instanceURL)
 	if err != nil {
 		return res, fmt.Errorf("instance: %w", err)
 	}
 	fmt.Fprintf(opts.progress, "bench/dashboard: %s: seeding %d runs of %s and 10,500 others\n", engine, opts.runs, bigProjectPath)
-	if res.seed, err = seedDatabase(ctx, db.url, instance, opts.runs); err != nil {
+	if res.seed, err = seedDatabase(ctx, db.URL, instance, opts.runs); err != nil {
 		return res, err
 	}
 	fmt.Fprintf(opts.progress, "bench/dashboard: %s: seeded %d runs, %d jobs, %d deliveries in %s\n",
 		engine, res.seed.Runs, res.seed.Jobs, res.seed.Delivered, res.seed.Took.Round(100*time.Millisecond))
 
-	up, err := startUpbuild(ctx, instance, dataDir, db.url, filepath.Join(tmp, "upbuild.log"))
+	// The instance has no bot token: deliveries are accepted and stored,
+	// and the planner marks them planned without asking GitLab, so intake's
+	// whole write path runs but no job does. No job workers run either.
+	// Errors only: the planner warns about every delivery it cannot plan
+	// without a bot token, which is this benchmark's design, not news.
+	up, err := benchkit.StartService(ctx, benchkit.ServiceConfig{
+		Instance: instance, DataDir: dataDir, DatabaseURL: db.URL, Env: map[string]string{"UPBUILD_WORKERS": "0"},
+		LogPath: filepath.Join(tmp, "upbuild.log"), LogLevel: slog.LevelError,
+	})
 	if err != nil {
 		return res, err
 	}
 	defer func() {
-		err = errors.Join(err, up.stop())
-		res.errors = up.errorLines()
+		err = errors.Join(err, up.Stop(context.WithoutCancel(ctx)))
+		logged, lerr := up.LogLines()
+		res.errors, err = logged, errors.Join(err, lerr)
 	}()
-	issued, err := issueSigningToken(ctx, up, instance)
+	// A group token with a signing token, as a maintainer who wants signed
+	// deliveries would issue.
+	issued, err := up.IssueWebhookToken(ctx, benchkit.TokenRequest{
+		URL: instance + "/" + groupPath, Group: true, Signing: true, IssuedBy: "bench/dashboard"})
 	if err != nil {
 		return res, err
 	}
@@ -186,36 +185,33 @@ func run(ctx context.Context, engine string, opts options) (res result, err erro
 	if err != nil {
 		return res, err
 	}
-	if err := waitReady(ctx, up.base); err != nil {
-		return res, err
-	}
 
 	transport := &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256, IdleConnTimeout: 30 * time.Second}
 	defer transport.CloseIdleConnections()
 	client := &http.Client{Transport: transport, Timeout: 30 * time.Second}
-	load := &intakeLoad{url: up.base + "/api/webhooks/gitlab", token: issued.Token, signing: issued.SigningSecret,
+	load := &intakeLoad{url: up.URL + "/api/webhooks/gitlab", token: issued.Token, signing: issued.SigningSecret,
 		mix: mix, rate: opts.rate, senders: 256, client: client}
 	host := strings.TrimPrefix(strings.TrimPrefix(instance, "https://"), "http://")
 
 	// The big project's first view sums its 90 days of history once; it is
 	// reported on its own, and the table is what every later view costs.
-	if res.firstView, err = get(ctx, client, up.base+"/p/"+host+"/"+bigProjectPath, false, ""); err != nil {
+	if res.firstView, err = get(ctx, client, up.URL+"/p/"+host+"/"+bigProjectPath, false, ""); err != nil {
 		return res, fmt.Errorf("first view of %s: %w", bigProjectPath, err)
 	}
 	fmt.Fprintf(opts.progress, "bench/dashboard: %s: %d readers and %g deliveries/s for %s\n", engine, opts.readers, opts.rate, opts.duration)
 	if opts.cpuProfile != "" {
-		stopProfile, err := startCPUProfile(opts.cpuProfile)
+		stopProfile, err := benchkit.StartCPUProfile(opts.cpuProfile)
 		if err != nil {
 			return res, err
 		}
 		defer func() { err = errors.Join(err, stopProfile()) }()
 	}
-	res.loadStart = loadAverage()
+	res.loadStart = benchkit.LoadAverage()
 	intakeDone := make(chan intakeResult, 1)
 	go func() { intakeDone <- load.run(ctx, opts.duration) }()
-	recs := readers(ctx, time.Now().Add(opts.duration), opts.readers, client, up.base, up.adminToken, res.seed, host)
+	recs := readers(ctx, time.Now().Add(opts.duration), opts.readers, client, up.URL, up.AdminToken(), res.seed, host)
 	res.intake = <-intakeDone
-	res.loadEnd = loadAverage()
+	res.loadEnd = benchkit.LoadAverage()
 	res.ran = true
 	for _, p := range merge(pageOrder, recs...) {
 		res.pages = append(res.pages, p.summarize())
@@ -252,78 +248,21 @@ func seedDatabase(ctx context.Context, dbURL, instance string, runs int) (seeded
 	return s, nil
 }
 
-// issueSigningToken issues a webhook token for the seeded group, with a
-// signing token, as a maintainer who wants signed deliveries would.
-func issueSigningToken(ctx context.Context, up *upbuild, instance string) (hooktoken.Issued, error) {
-	ring, _, err := token.LoadOrCreateKeyring(up.cfg.KeyFile)
-	if err != nil {
-		return hooktoken.Issued{}, fmt.Errorf("upbuild keys: %w", err)
-	}
-	tokens := &hooktoken.Manager{Store: up.srv.Store(), Keyring: ring, PublicURL: up.cfg.PublicURL, Instances: []string{instance}}
-	scope, err := tokens.Scope(instance+"/"+groupPath, true)
-	if err != nil {
-		return hooktoken.Issued{}, fmt.Errorf("token scope: %w", err)
-	}
-	issued, err := tokens.Issue(ctx, scope, true, "bench/dashboard")
-	if err != nil {
-		return hooktoken.Issued{}, fmt.Errorf("issue token: %w", err)
-	}
-	return issued, nil
-}
-
-// waitReady waits until upbuild answers /readyz.
-func waitReady(ctx context.Context, base string) error {
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/readyz", nil)
-		if err != nil {
-			return err
-		}
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	return errors.New("upbuild did not become ready within 30 s")
-}
-
-func startCPUProfile(path string) (stop func() error, err error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, fmt.Errorf("cpu profile: %w", err)
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		return nil, errors.Join(fmt.Errorf("cpu profile: %w", err), f.Close())
-	}
-	return func() error {
-		pprof.StopCPUProfile()
-		if err := f.Close(); err != nil {
-			return fmt.Errorf("cpu profile: %w", err)
-		}
-		return nil
-	}, nil
-}
-
 // printReport writes one engine's figures.
-func printReport(w io.Writer, opts options, res result) {
+func printReport(w io.Writer, opts options, res result) error {
 	fmt.Fprintf(w, "## %s (%s)\n\n", res.engine, res.where)
 	fmt.Fprintf(w, "seeded: %d runs (%d in %s, one with %d jobs), %d jobs, %d deliveries, %d log lines, in %s\n",
 		res.seed.Runs, res.seed.BigRuns, bigProjectPath, wideJobs, res.seed.Jobs, res.seed.Delivered,
 		len(res.seed.LoggedJobIDs)*logLines, res.seed.Took.Round(100*time.Millisecond))
 	fmt.Fprintf(w, "load: %d readers for %s while intake was offered %g signed deliveries/s over %d projects; load average %s before, %s after\n",
 		opts.readers, opts.duration, opts.rate, len(intakeTargets()), res.loadStart, res.loadEnd)
-	fmt.Fprintf(w, "first view of %s (sums 90 days of history once, before the load): %s ms\n\n", bigProjectPath, ms(res.firstView))
-	writeTable(w, res.pages)
+	fmt.Fprintf(w, "first view of %s (sums 90 days of history once, before the load): %s ms\n\n", bigProjectPath, benchkit.Millis(res.firstView))
+	if err := writeTable(w, res.pages); err != nil {
+		return err
+	}
 	in := res.intake
 	fmt.Fprintf(w, "\nintake: %d planned, %d answered 202 (%.1f/s achieved), p50 %s ms, p99 %s ms, %d sent late, %d failed\n",
-		in.Planned, in.Accepted, in.Rate(), ms(percentile(in.Latencies, 50)), ms(percentile(in.Latencies, 99)), in.Late, in.Failures)
+		in.Planned, in.Accepted, in.Rate(), benchkit.Millis(benchkit.Percentile(in.Latencies, 50)), benchkit.Millis(benchkit.Percentile(in.Latencies, 99)), in.Late, in.Failures)
 	if m := missed(res.pages); m == "" {
 		fmt.Fprintln(w, "verdict: every page met p95 < 100 ms")
 	} else {
@@ -336,4 +275,5 @@ func printReport(w io.Writer, opts options, res result) {
 		fmt.Fprintf(w, "upbuild logged %d errors; first: %s\n", len(res.errors), res.errors[0])
 	}
 	fmt.Fprintln(w)
+	return nil
 }

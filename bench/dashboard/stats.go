@@ -3,26 +3,16 @@ package main
 import (
 	"fmt"
 	"io"
-	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
+
+	"upbuild.dev/upbuild/internal/benchkit"
 )
 
 // target is what the issue asks of every page: p95 under 100 ms.
 const target = 100 * time.Millisecond
-
-// percentile returns the nearest-rank p-th percentile (0 < p <= 100) of
-// sorted: the smallest value that at least p % of the values do not exceed.
-// It is 0 for no values.
-func percentile(sorted []time.Duration, p float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	rank := int(float64(len(sorted))*p/100 + 0.999999)
-	rank = min(max(rank, 1), len(sorted))
-	return sorted[rank-1]
-}
 
 // pageStats are the latencies one kind of request took, and its failures.
 type pageStats struct {
@@ -42,10 +32,8 @@ type summary struct {
 }
 
 func (s pageStats) summarize() summary {
-	sorted := slices.Clone(s.Latencies)
-	slices.Sort(sorted)
-	return summary{Name: s.Name, Count: len(sorted), Failures: s.Failures,
-		P50: percentile(sorted, 50), P95: percentile(sorted, 95), P99: percentile(sorted, 99)}
+	ps := benchkit.Percentiles(s.Latencies, 50, 95, 99)
+	return summary{Name: s.Name, Count: len(s.Latencies), Failures: s.Failures, P50: ps[0], P95: ps[1], P99: ps[2]}
 }
 
 // Met reports whether the page answered in time at p95 with no failure.
@@ -107,13 +95,12 @@ func merge(names []string, recs ...recorder) []pageStats {
 	return out
 }
 
-func ms(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d)/float64(time.Millisecond)) }
-
 // writeTable prints the per-page table as Markdown, ready for
 // docs/PERFORMANCE.md.
-func writeTable(w io.Writer, pages []summary) {
-	fmt.Fprintln(w, "| page | requests | p50 ms | p95 ms | p99 ms | p95 < 100 ms |")
-	fmt.Fprintln(w, "|---|--:|--:|--:|--:|---|")
+func writeTable(w io.Writer, pages []summary) error {
+	columns := []benchkit.Column{{Heading: "page"}, {Heading: "requests", Numeric: true}, {Heading: "p50 ms", Numeric: true},
+		{Heading: "p95 ms", Numeric: true}, {Heading: "p99 ms", Numeric: true}, {Heading: "p95 < 100 ms"}}
+	rows := make([][]string, 0, len(pages))
 	for _, p := range pages {
 		verdict := "yes"
 		switch {
@@ -122,8 +109,10 @@ func writeTable(w io.Writer, pages []summary) {
 		case !p.Met():
 			verdict = "**no**"
 		}
-		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s |\n", p.Name, p.Count, ms(p.P50), ms(p.P95), ms(p.P99), verdict)
+		rows = append(rows, []string{p.Name, strconv.Itoa(p.Count),
+			benchkit.Millis(p.P50), benchkit.Millis(p.P95), benchkit.Millis(p.P99), verdict})
 	}
+	return benchkit.WriteTable(w, columns, rows)
 }
 
 // missed names the pages that did not meet the target.

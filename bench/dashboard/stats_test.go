@@ -6,38 +6,6 @@ import (
 	"time"
 )
 
-func TestPercentileIsNearestRank(t *testing.T) {
-	var hundred []time.Duration
-	for i := 1; i <= 100; i++ {
-		hundred = append(hundred, time.Duration(i)*time.Millisecond)
-	}
-	tests := []struct {
-		name   string
-		sorted []time.Duration
-		p      float64
-		want   time.Duration
-	}{
-		{"none", nil, 95, 0},
-		{"one value is every percentile", []time.Duration{7}, 1, 7},
-		{"one value at p99", []time.Duration{7}, 99, 7},
-		{"p50 of 1..100", hundred, 50, 50 * time.Millisecond},
-		{"p95 of 1..100", hundred, 95, 95 * time.Millisecond},
-		{"p99 of 1..100", hundred, 99, 99 * time.Millisecond},
-		{"p100 is the maximum", hundred, 100, 100 * time.Millisecond},
-		// 95 % of 10 values is 9.5: the 10th value is the first that at
-		// least 95 % do not exceed.
-		{"p95 of ten rounds up", hundred[:10], 95, 10 * time.Millisecond},
-		{"p50 of four", []time.Duration{1, 2, 3, 4}, 50, 2},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := percentile(tt.sorted, tt.p); got != tt.want {
-				t.Errorf("percentile(%d values, %g) = %s, want %s", len(tt.sorted), tt.p, got, tt.want)
-			}
-		})
-	}
-}
-
 func TestMergedRecordersReportEveryPageInOrder(t *testing.T) {
 	a, b := recorder{}, recorder{}
 	for i := 1; i <= 19; i++ {
@@ -76,7 +44,9 @@ func TestMergedRecordersReportEveryPageInOrder(t *testing.T) {
 		t.Errorf("missed %q, want run", got)
 	}
 	var table strings.Builder
-	writeTable(&table, pages)
+	if err := writeTable(&table, pages); err != nil {
+		t.Fatal(err)
+	}
 	for _, want := range []string{"| home | 20 | 10.0 | 19.0 | 500.0 | yes |", "| run | 1 | 150.0 | 150.0 | 150.0 | **1 failed** |"} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, table.String())
