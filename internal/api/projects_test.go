@@ -4,10 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"slices"
@@ -17,21 +14,18 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"upbuild.dev/upbuild/internal/access"
-	"upbuild.dev/upbuild/internal/access/accesstest"
 	"upbuild.dev/upbuild/internal/api"
-	"upbuild.dev/upbuild/internal/forge"
-	gitlabforge "upbuild.dev/upbuild/internal/forge/gitlab"
+	"upbuild.dev/upbuild/internal/config"
 	"upbuild.dev/upbuild/internal/gitlabsim"
 	"upbuild.dev/upbuild/internal/packitcfg"
 	"upbuild.dev/upbuild/internal/settings"
+	"upbuild.dev/upbuild/internal/stacktest"
 	"upbuild.dev/upbuild/internal/store"
 	"upbuild.dev/upbuild/internal/testdb"
-	"upbuild.dev/upbuild/internal/web"
 )
 
-// projectWorld is the service with GitLab sign-in against a simulator whose
-// group "team" has a public and a private project, a Reporter (rita) and a
+// projectWorld is upbuild with GitLab sign-in against a simulator whose
+// group "demo" has a public and a private project, a Reporter (rita) and a
 // Guest (gina). Both projects have a run; the public one also has a passed
 // job, a delivery and a refused-delivery counter for the group.
 type projectWorld struct {
@@ -44,74 +38,28 @@ type projectWorld struct {
 
 func newProjectWorld(t *testing.T, dbURL string) projectWorld {
 	t.Helper()
-	ctx := context.Background()
-	st, err := store.Open(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	sim := gitlabsim.New(gitlabsim.Options{Dir: t.TempDir(), DisableRateLimits: true})
-	gl := httptest.NewServer(sim)
-	t.Cleanup(gl.Close)
-	sim.SetBaseURL(gl.URL)
-	group, err := sim.AddGroup(gitlabsim.GroupSpec{Path: "team"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := projectWorld{gitlab: gl.URL, st: st}
+	// No workers: the planted jobs keep the states the test gives them.
+	stack := stacktest.Start(t, dbURL, stacktest.Options{Simulator: gitlabsim.Options{DisableRateLimits: true}, AdminToken: adminToken,
+		Configure: func(cfg *config.Config) { cfg.Workers = 0 }})
+	ctx := stack.Context()
+	st := stack.Server.Store()
+	w := projectWorld{url: stack.URL, gitlab: stack.Instance, st: st}
 	for _, p := range []struct {
 		dst  *gitlabsim.Project
 		path string
 		vis  gitlabsim.Visibility
 	}{{&w.open, "open", gitlabsim.Public}, {&w.priv, "secret", gitlabsim.Private}} {
-		if *p.dst, err = sim.AddProject(ctx, gitlabsim.ProjectSpec{Namespace: "team", Path: p.path, Visibility: p.vis}); err != nil {
+		var err error
+		if *p.dst, err = stack.Sim.AddProject(ctx, gitlabsim.ProjectSpec{Namespace: "demo", Path: p.path, Visibility: p.vis}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	bot, err := sim.AddUser(gitlabsim.UserSpec{Username: "upbuild-bot", Bot: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, level := range map[string]gitlabsim.AccessLevel{"upbuild-bot": gitlabsim.Reporter, "rita": gitlabsim.Reporter, "gina": gitlabsim.Guest} {
-		id := bot.ID
-		if name != "upbuild-bot" {
-			u, err := sim.AddUser(gitlabsim.UserSpec{Username: name})
-			if err != nil {
-				t.Fatal(err)
-			}
-			id = u.ID
-		}
-		if err := sim.AddGroupMember(group.ID, id, level); err != nil {
-			t.Fatal(err)
-		}
-	}
-	bf, err := gitlabforge.New(gitlabforge.Options{BaseURL: gl.URL, Token: bot.Token, MaxAttempts: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var handler http.Handler
-	up := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) { handler.ServeHTTP(rw, r) }))
-	t.Cleanup(up.Close)
-	w.url = up.URL
-	clientID, secret := sim.AddOAuthApp(up.URL+"/signin/callback", "read_user")
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	guard, err := access.New(access.Options{Store: st, Forges: map[string]forge.Forge{gl.URL: bf},
-		Apps: map[string]access.OAuthApp{gl.URL: {ClientID: clientID, ClientSecret: secret}}, PublicURL: up.URL, AdminToken: adminToken, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	guard.Register(mux)
-	(&web.Pages{Store: st, PublicURL: up.URL, Access: guard, Logger: log}).Register(mux)
-	(&api.API{Store: st, AdminToken: adminToken, Access: guard, Logger: log}).Register(mux)
-	handler = mux
+	stack.User("rita", gitlabsim.Reporter)
+	stack.User("gina", gitlabsim.Guest)
 
 	for _, p := range []gitlabsim.Project{w.open, w.priv} {
 		res, err := st.ApplyPlan(ctx, store.Plan{
-			Run: &store.Run{Instance: gl.URL, ProjectID: p.ID, ProjectPath: p.PathWithNamespace, Trigger: "commit",
+			Run: &store.Run{Instance: w.gitlab, ProjectID: p.ID, ProjectPath: p.PathWithNamespace, Trigger: "commit",
 				RunKey: "push-" + p.Path, SHA: "0123456789abcdef0123", Ref: "main", SourceProjectID: p.ID,
 				SourceProjectPath: p.PathWithNamespace, Title: "title of " + p.Path, State: store.RunRunning, Visibility: string(p.Visibility)},
 			Jobs: []store.Job{{JobType: "copr_build", Target: "fedora-rawhide-x86_64", StatusName: "rpm-build:" + p.Path, State: store.JobQueued}},
@@ -125,7 +73,7 @@ func newProjectWorld(t *testing.T, dbURL string) projectWorld {
 			}
 		}
 		committer := st.NewCommitter(4)
-		_, err = committer.Save(ctx, store.Delivery{Instance: gl.URL, ProjectID: p.ID, ProjectPath: p.PathWithNamespace,
+		_, err = committer.Save(ctx, store.Delivery{Instance: w.gitlab, ProjectID: p.ID, ProjectPath: p.PathWithNamespace,
 			EventHeader: "Push Hook", EventKind: "push", Headers: map[string]string{"X-Gitlab-Event": "Push Hook"},
 			Body: []byte("{}"), Outcome: store.OutcomeAccepted, ReceivedAt: time.Now()})
 		committer.Close()
@@ -134,23 +82,14 @@ func newProjectWorld(t *testing.T, dbURL string) projectWorld {
 		}
 	}
 	if err := st.AddRejections(ctx, []store.Rejection{
-		{Instance: gl.URL, ScopePath: "team", Count: 3, FirstAt: time.Now(), LastAt: time.Now(), LastReason: "wrong token"},
-		{Instance: gl.URL, ScopePath: "elsewhere", Count: 1, FirstAt: time.Now(), LastAt: time.Now(), LastReason: "not ours"},
+		{Instance: w.gitlab, ScopePath: "demo", Count: 3, FirstAt: time.Now(), LastAt: time.Now(), LastReason: "wrong token"},
+		{Instance: w.gitlab, ScopePath: "elsewhere", Count: 1, FirstAt: time.Now(), LastAt: time.Now(), LastReason: "not ours"},
 	}); err != nil {
 		t.Fatal(err)
 	}
 
-	w.anonymous, _ = accesstest.NewBrowser()
-	for name, dst := range map[string]**http.Client{"rita": &w.reporter, "gina": &w.guest} {
-		c, err := accesstest.NewBrowser()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := accesstest.SignIn(ctx, c, up.URL, gl.URL, name); err != nil {
-			t.Fatal(err)
-		}
-		*dst = c
-	}
+	w.anonymous = &http.Client{}
+	w.reporter, w.guest = stack.SignIn("rita"), stack.SignIn("gina")
 	return w
 }
 
@@ -196,8 +135,8 @@ func TestPublicProjectShowsWebhookHealthAndHistoryToAnyone(t *testing.T) {
 		}
 		today := []string{todayBefore, time.Now().UTC().Format("2006-01-02")}
 		host := strings.TrimPrefix(w.gitlab, "http://")
-		if p.ID != w.open.ID || p.Instance != w.gitlab || p.Path != "team/open" || p.Visibility != "public" ||
-			p.WebURL != w.gitlab+"/team/open" || p.DashboardURL != "/p/"+host+"/team/open" {
+		if p.ID != w.open.ID || p.Instance != w.gitlab || p.Path != "demo/open" || p.Visibility != "public" ||
+			p.WebURL != w.gitlab+"/demo/open" || p.DashboardURL != "/p/"+host+"/demo/open" {
 			t.Errorf("project = %+v", p)
 		}
 		if want := fmt.Sprintf("/api/v1/projects/%d/runs?instance=%s", w.open.ID, url.QueryEscape(w.gitlab)); p.RunsURL != want {
@@ -210,7 +149,7 @@ func TestPublicProjectShowsWebhookHealthAndHistoryToAnyone(t *testing.T) {
 		if d := p.Webhook.Deliveries; len(d) != 1 || d[0].Event != "Push Hook" || d[0].Outcome != store.OutcomeAccepted {
 			t.Errorf("recent deliveries = %+v, want the project's one push", d)
 		}
-		if r := p.Webhook.Rejections; len(r) != 1 || r[0].ScopePath != "team" || r[0].Count != 3 || r[0].LastReason != "wrong token" {
+		if r := p.Webhook.Rejections; len(r) != 1 || r[0].ScopePath != "demo" || r[0].Count != 3 || r[0].LastReason != "wrong token" {
 			t.Errorf("rejections = %+v, want the group's counter only", r)
 		}
 		if first, err := time.Parse("2006-01-02", p.History.Since); err != nil ||
@@ -247,7 +186,7 @@ func TestPrivateProjectIsA404UnlessReporter(t *testing.T) {
 			}
 		}
 		var p api.ProjectJSON
-		if code := fetchJSON(t, w.reporter, w.projectURL(w.priv, ""), "", &p); code != http.StatusOK || p.Path != "team/secret" ||
+		if code := fetchJSON(t, w.reporter, w.projectURL(w.priv, ""), "", &p); code != http.StatusOK || p.Path != "demo/secret" ||
 			len(p.Webhook.Deliveries) != 1 || len(p.History.Jobs) != 1 {
 			t.Errorf("private project as a Reporter = %d %+v", code, p)
 		}
