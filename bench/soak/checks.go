@@ -274,7 +274,7 @@ func (s *soak) check(ctx context.Context, st *store.Store, rep report) (report, 
 	}
 	add("jobs-final", len(open) == 0 && len(jobs) > 0, "%d jobs %v; not final: %s", len(jobs), states, few(open))
 
-	mismatches := statusMismatches(s.sim, jobs)
+	mismatches := statusMismatches(s.sim.Simulator, jobs)
 	add("statuses-match", len(mismatches) == 0, "%d statuses compared; differing: %s", len(latestJobs(jobs)), few(mismatches))
 
 	trans := s.sim.StatusTransitions()

@@ -5,12 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
-	"net/http"
 	"path/filepath"
 	"sync"
 	"time"
 
+	"upbuild.dev/upbuild/internal/benchkit"
 	"upbuild.dev/upbuild/internal/config"
 	"upbuild.dev/upbuild/internal/gitlabsim"
 	"upbuild.dev/upbuild/internal/loadgen"
@@ -35,39 +34,11 @@ jobs:
     targets: [fedora-rawhide-x86_64]
 `
 
-const helloSpec = `Name:           hello
-Version:        1.0
-Release:        1%{?dist}
-Summary:        Says hello
-License:        MIT
-Source0:        hello.sh
-BuildArch:      noarch
-
-%description
-A tiny package for the soak.
-
-%prep
-
-%build
-
-%install
-install -D -m 0755 %{SOURCE0} %{buildroot}%{_bindir}/hello
-
-%files
-%{_bindir}/hello
-
-%changelog
-* Mon Jan 01 2024 Alice <alice@example.com> - 1.0-1
-- First release
-`
-
 // soak is one run: the simulator in this process, upbuild as a child.
 type soak struct {
 	opts     options
 	db       database
-	sim      *gitlabsim.Simulator
-	simURL   string
-	stopSim  func() error
+	sim      *benchkit.Simulator
 	svc      *loadgen.Service
 	svcMu    sync.Mutex // the chaos loop and the settle phase both restart upbuild
 	author   string
@@ -80,43 +51,23 @@ type soak struct {
 }
 
 func newSoak(ctx context.Context, opts options, dir string, db database) (*soak, error) {
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("simulator: listen: %w", err)
-	}
-	simURL := "http://" + ln.Addr().String()
 	// The simulator's own rate limits are off: 429s come from the chaos.
-	sim := gitlabsim.New(gitlabsim.Options{Dir: filepath.Join(dir, "repos"), BaseURL: simURL, DisableRateLimits: true})
-	hs := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
-	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
-	stopSim := func() error {
-		err := hs.Close()
-		if serr := <-served; !errors.Is(serr, http.ErrServerClosed) {
-			err = errors.Join(err, serr)
-		}
-		if err != nil {
-			return fmt.Errorf("stop the simulator: %w", err)
-		}
-		return nil
-	}
-	seed, err := gitlabsim.Seed(ctx, sim)
+	sim, err := benchkit.StartSimulator(ctx, filepath.Join(dir, "repos"), nil)
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("simulator: %w", err), stopSim())
+		return nil, err
 	}
 	addr, err := loadgen.FreeAddr()
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("upbuild address: %w", err), stopSim())
+		return nil, errors.Join(fmt.Errorf("upbuild address: %w", err), sim.Stop())
 	}
 	svc := &loadgen.Service{Binary: opts.upbuild, Listen: addr, Log: filepath.Join(dir, "upbuild.log"), Env: []string{
 		"UPBUILD_DATA_DIR=" + filepath.Join(dir, "data"),
 		"UPBUILD_DATABASE_URL=" + db.url,
 		"UPBUILD_PUBLIC_URL=http://" + addr,
-		"UPBUILD_INSTANCES=" + simURL,
-		config.BotTokenEnvName(simURL) + "=" + seed.Bot.Token,
+		"UPBUILD_INSTANCES=" + sim.URL,
+		config.BotTokenEnvName(sim.URL) + "=" + sim.Seeded.Bot.Token,
 	}}
-	s := &soak{opts: opts, db: db, sim: sim, simURL: simURL, stopSim: stopSim, svc: svc, author: seed.Maintainer.Username,
+	s := &soak{opts: opts, db: db, sim: sim, svc: svc, author: sim.Seeded.Maintainer.Username,
 		resentAt: map[string]time.Time{},
 		log: func(format string, args ...any) {
 			fmt.Fprintf(opts.out, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
@@ -133,7 +84,7 @@ func (s *soak) prepare(ctx context.Context) error {
 	for i := range s.opts.projects {
 		p, err := s.sim.AddProject(ctx, gitlabsim.ProjectSpec{
 			Namespace: "demo", Path: fmt.Sprintf("soak-%02d", i+1), Visibility: gitlabsim.Public, DefaultBranch: "main",
-			Files: map[string]string{".packit.yaml": packitConfig, "hello.spec": helloSpec, "hello.sh": "#!/bin/sh\necho hello\n"},
+			Files: benchkit.HelloFiles(packitConfig),
 		})
 		if err != nil {
 			return fmt.Errorf("simulator: project %d: %w", i+1, err)
@@ -157,7 +108,7 @@ func (s *soak) prepare(ctx context.Context) error {
 func (s *soak) run(ctx context.Context) (rep report, err error) {
 	rep.engine = s.db.engine
 	rep.seed = s.opts.seed
-	defer func() { err = errors.Join(err, s.stopSim()) }()
+	defer func() { err = errors.Join(err, s.sim.Stop()) }()
 	if err := s.prepare(ctx); err != nil {
 		return rep, errors.Join(err, s.svc.Kill())
 	}
@@ -267,5 +218,5 @@ func (s *soak) quiet(ctx context.Context, st *store.Store) (bool, error) {
 			return false, nil
 		}
 	}
-	return len(statusMismatches(s.sim, jobs)) == 0, nil
+	return len(statusMismatches(s.sim.Simulator, jobs)) == 0, nil
 }
