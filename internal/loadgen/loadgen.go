@@ -17,6 +17,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"upbuild.dev/upbuild/internal/benchkit"
 )
 
 // Template is one kind of delivery in the mix.
@@ -61,13 +63,10 @@ type Report struct {
 	AcceptedKey []string        // keys answered 202, in answer order
 }
 
-// Percentile returns the p-th percentile (0-100) of the 202 latencies.
+// Percentile returns the nearest-rank p-th percentile (0 < p <= 100) of
+// the 202 latencies, as every benchmark reports it.
 func (r Report) Percentile(p float64) time.Duration {
-	if len(r.Latencies) == 0 {
-		return 0
-	}
-	i := int(float64(len(r.Latencies)-1) * p / 100)
-	return r.Latencies[i]
+	return benchkit.Percentile(r.Latencies, p)
 }
 
 // PerSecond is the rate of 202 answers.
