@@ -170,9 +170,8 @@ func run(ctx context.Context, engine string, opts options) (res result, err erro
 		return res, err
 	}
 	defer func() {
-		err = errors.Join(err, up.Stop(context.WithoutCancel(ctx)))
-		logged, lerr := up.LogLines()
-		res.errors, err = logged, errors.Join(err, lerr)
+		logged, serr := up.Stop(context.WithoutCancel(ctx))
+		res.errors, err = logged, errors.Join(err, serr)
 	}()
 	// A group token with a signing token, as a maintainer who wants signed
 	// deliveries would issue.
@@ -199,13 +198,11 @@ func run(ctx context.Context, engine string, opts options) (res result, err erro
 		return res, fmt.Errorf("first view of %s: %w", bigProjectPath, err)
 	}
 	fmt.Fprintf(opts.progress, "bench/dashboard: %s: %d readers and %g deliveries/s for %s\n", engine, opts.readers, opts.rate, opts.duration)
-	if opts.cpuProfile != "" {
-		stopProfile, err := benchkit.StartCPUProfile(opts.cpuProfile)
-		if err != nil {
-			return res, err
-		}
-		defer func() { err = errors.Join(err, stopProfile()) }()
+	stopProfile, err := benchkit.StartCPUProfile(opts.cpuProfile)
+	if err != nil {
+		return res, err
 	}
+	defer func() { err = errors.Join(err, stopProfile()) }()
 	res.loadStart = benchkit.LoadAverage()
 	intakeDone := make(chan intakeResult, 1)
 	go func() { intakeDone <- load.run(ctx, opts.duration) }()

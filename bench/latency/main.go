@@ -149,22 +149,19 @@ func run(ctx context.Context, opts options) (res result, err error) {
 		return res, err
 	}
 	defer func() {
-		err = errors.Join(err, up.Stop(context.WithoutCancel(ctx)))
-		warnings, lerr := up.LogLines()
-		res.warnings, err = warnings, errors.Join(err, lerr)
+		logged, serr := up.Stop(context.WithoutCancel(ctx))
+		res.warnings, err = logged, errors.Join(err, serr)
 	}()
 	projects, err := prepareProjects(ctx, sim.Simulator, up, opts.projects)
 	if err != nil {
 		return res, err
 	}
 
-	if opts.cpuProfile != "" {
-		stopProfile, err := benchkit.StartCPUProfile(opts.cpuProfile)
-		if err != nil {
-			return res, err
-		}
-		defer func() { err = errors.Join(err, stopProfile()) }()
+	stopProfile, err := benchkit.StartCPUProfile(opts.cpuProfile)
+	if err != nil {
+		return res, err
 	}
+	defer func() { err = errors.Join(err, stopProfile()) }()
 
 	calls.reset()
 	res.loadStart = benchkit.LoadAverage()

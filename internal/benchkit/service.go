@@ -111,7 +111,8 @@ func StartService(ctx context.Context, sc ServiceConfig) (*Service, error) {
 		s.stopped <- err
 	}()
 	if err := s.waitReady(ctx); err != nil {
-		return nil, errors.Join(err, s.Stop(ctx))
+		_, serr := s.Stop(ctx)
+		return nil, errors.Join(err, serr)
 	}
 	return s, nil
 }
@@ -188,10 +189,10 @@ func (s *Service) IssueWebhookToken(ctx context.Context, req TokenRequest) (hook
 	return issued, nil
 }
 
-// Stop shuts upbuild down gracefully and waits for it, or for ctx.
-func (s *Service) Stop(ctx context.Context) error {
+// Stop shuts upbuild down gracefully, waits for it (or for ctx) and
+// returns the lines it logged.
+func (s *Service) Stop(ctx context.Context) (logged []string, err error) {
 	s.cancel()
-	var err error
 	select {
 	case err = <-s.stopped:
 	case <-ctx.Done():
@@ -200,23 +201,17 @@ func (s *Service) Stop(ctx context.Context) error {
 	if cerr := s.logFile.Close(); cerr != nil {
 		err = errors.Join(err, cerr)
 	}
-	if err != nil {
-		return fmt.Errorf("upbuild: %w", err)
+	data, rerr := os.ReadFile(s.logFile.Name())
+	if rerr != nil {
+		err = errors.Join(err, fmt.Errorf("its log: %w", rerr))
 	}
-	return nil
-}
-
-// LogLines returns the lines upbuild logged; read them after Stop.
-func (s *Service) LogLines() ([]string, error) {
-	data, err := os.ReadFile(s.logFile.Name())
-	if err != nil {
-		return nil, fmt.Errorf("upbuild's log: %w", err)
-	}
-	var out []string
 	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
 		if line != "" {
-			out = append(out, line)
+			logged = append(logged, line)
 		}
 	}
-	return out, nil
+	if err != nil {
+		return logged, fmt.Errorf("upbuild: %w", err)
+	}
+	return logged, nil
 }

@@ -95,11 +95,14 @@ func TestServiceTakesTheSimulatorsDeliveries(t *testing.T) {
 				t.Errorf("push deliveries %+v, want one answered 202", pushes)
 			}
 
-			if err := svc.Stop(ctx); err != nil {
+			logged, err := svc.Stop(ctx)
+			if err != nil {
 				t.Error(err)
 			}
-			if _, err := svc.LogLines(); err != nil {
-				t.Error(err)
+			for _, line := range logged {
+				if strings.Contains(line, `"level":"ERROR"`) {
+					t.Errorf("upbuild logged an error: %s", line)
+				}
 			}
 			if err := sim.Stop(); err != nil {
 				t.Error(err)
