@@ -122,15 +122,11 @@ type result struct {
 // run seeds one database, serves it and measures.
 func run(ctx context.Context, engine string, opts options) (res result, err error) {
 	res.engine = engine
-	tmp, err := os.MkdirTemp("", "upbuild-dashboard-")
+	tmp, removeTmp, err := benchkit.TempDir("upbuild-dashboard-")
 	if err != nil {
-		return res, fmt.Errorf("temporary directory: %w", err)
+		return res, err
 	}
-	defer func() {
-		if rerr := os.RemoveAll(tmp); rerr != nil {
-			err = errors.Join(err, fmt.Errorf("remove %s: %w", tmp, rerr))
-		}
-	}()
+	defer func() { err = errors.Join(err, removeTmp()) }()
 	dataDir := filepath.Join(tmp, "data")
 	if err := server.PrepareDataDir(dataDir); err != nil {
 		return res, err

@@ -112,15 +112,11 @@ type result struct {
 // stops everything again.
 func run(ctx context.Context, opts options) (res result, err error) {
 	res.opts = opts
-	tmp, err := os.MkdirTemp("", "upbuild-latency-")
+	tmp, removeTmp, err := benchkit.TempDir("upbuild-latency-")
 	if err != nil {
-		return res, fmt.Errorf("temporary directory: %w", err)
+		return res, err
 	}
-	defer func() {
-		if rerr := os.RemoveAll(tmp); rerr != nil {
-			err = errors.Join(err, fmt.Errorf("remove %s: %w", tmp, rerr))
-		}
-	}()
+	defer func() { err = errors.Join(err, removeTmp()) }()
 
 	db, err := benchkit.PrepareDatabase(ctx, opts.database, filepath.Join(tmp, "data"), "bench_latency_")
 	if err != nil {

@@ -45,6 +45,21 @@ func RedactURL(raw string) string {
 	return u.Redacted()
 }
 
+// TempDir makes a temporary directory for one run's data and logs; remove
+// deletes it with all it holds.
+func TempDir(prefix string) (dir string, remove func() error, err error) {
+	dir, err = os.MkdirTemp("", prefix)
+	if err != nil {
+		return "", nil, fmt.Errorf("temporary directory: %w", err)
+	}
+	return dir, func() error {
+		if err := os.RemoveAll(dir); err != nil {
+			return fmt.Errorf("remove %s: %w", dir, err)
+		}
+		return nil
+	}, nil
+}
+
 // LoadAverage is the machine's one-minute load average, or "?" where it
 // cannot be read. Reports print it because other work on a shared machine
 // skews latencies.

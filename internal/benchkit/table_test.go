@@ -1,7 +1,11 @@
 package benchkit_test
 
 import (
+	"errors"
 	"flag"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -51,5 +55,21 @@ func TestCommandLineRepeatsTheRunWithoutPasswords(t *testing.T) {
 	want := "go run ./bench/x -database='postgres://bench:xxxxx@127.0.0.1:5432/postgres?sslmode=disable' -duration=5s -fixtures=''"
 	if got != want {
 		t.Errorf("CommandLine =\n%s\nwant\n%s", got, want)
+	}
+}
+
+func TestTempDirIsRemovedWithItsFiles(t *testing.T) {
+	dir, remove, err := benchkit.TempDir("benchkit-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "upbuild.log"), []byte("x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := remove(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("%s still there after remove (stat: %v)", dir, err)
 	}
 }
