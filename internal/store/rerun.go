@@ -60,8 +60,16 @@ func (s *Store) RerunJobs(ctx context.Context, req Rerun) (PlanResult, error) {
 	if len(copies) != len(slices.Compact(slices.Sorted(slices.Values(req.JobIDs)))) {
 		return PlanResult{}, fmt.Errorf("re-run: a job is not part of run %d: %w", req.RunID, ErrNotFound)
 	}
+	// The project may have gone private or moved since the old run: the
+	// new run takes what the project is now, or it would publish it again
+	// (pages follow the newest run's visibility) or move it back.
+	current, err := s.Project(ctx, old.Instance, old.ProjectID)
+	if err != nil {
+		return PlanResult{}, fmt.Errorf("re-run: %w", err)
+	}
 	run := old
 	run.ID, run.FinishedAt = 0, nil
+	run.ProjectPath, run.Visibility = current.Path, current.Visibility
 	// A random key: each press of the button is a run of its own.
 	run.RunKey = fmt.Sprintf("rerun|%s|%d|%s", old.Instance, old.ProjectID, rand.Text())
 	run.Actor, run.DeliveryID, run.State, run.SummaryComment = req.Actor, 0, RunRunning, false
