@@ -52,7 +52,7 @@ func sampleRepo(t *testing.T, name string) map[string]string {
 // latestStatuses returns a commit's current status per name.
 func (e *env) latestStatuses(projectID int64, sha string) map[string]gitlabsim.CommitStatus {
 	out := map[string]gitlabsim.CommitStatus{}
-	for _, st := range e.sim.Statuses(projectID, sha) {
+	for _, st := range e.Sim.Statuses(projectID, sha) {
 		if !st.Retried {
 			out[st.Name] = st
 		}
@@ -63,7 +63,7 @@ func (e *env) latestStatuses(projectID int64, sha string) map[string]gitlabsim.C
 // jobLog downloads the log of the job a status links to.
 func (e *env) jobLog(t *testing.T, st gitlabsim.CommitStatus) string {
 	t.Helper()
-	code, log := e.get(t, e.up.URL+"/api/v1/jobs/"+e.jobID(t, st)+"/log")
+	code, log := e.get(t, e.URL+"/api/v1/jobs/"+e.jobID(t, st)+"/log")
 	if code != 200 {
 		t.Fatalf("log of %s: HTTP %d %s", st.Name, code, log)
 	}
@@ -73,7 +73,7 @@ func (e *env) jobLog(t *testing.T, st gitlabsim.CommitStatus) string {
 // jobID is the upbuild job a status links to.
 func (e *env) jobID(t *testing.T, st gitlabsim.CommitStatus) string {
 	t.Helper()
-	id, ok := strings.CutPrefix(st.TargetURL, e.up.URL+"/jobs/")
+	id, ok := strings.CutPrefix(st.TargetURL, e.URL+"/jobs/")
 	if !ok {
 		t.Fatalf("status %s links to %q, not to an upbuild job page", st.Name, st.TargetURL)
 	}
@@ -88,7 +88,7 @@ func (e *env) requireFinal(t *testing.T, projectID int64, sha string, want map[s
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		for _, st := range e.latestStatuses(projectID, sha) {
 			t.Logf("%s: %s %q", st.Name, st.Status, st.Description)
-			if _, ok := strings.CutPrefix(st.TargetURL, e.up.URL+"/jobs/"); ok {
+			if _, ok := strings.CutPrefix(st.TargetURL, e.URL+"/jobs/"); ok {
 				t.Logf("log of %s:\n%s", st.Name, tail(e.jobLog(t, st), 3000))
 			}
 		}
@@ -105,7 +105,7 @@ type artifact struct {
 // artifacts lists the files the job behind a status kept.
 func (e *env) artifacts(t *testing.T, st gitlabsim.CommitStatus) []artifact {
 	t.Helper()
-	code, body := e.get(t, e.up.URL+"/api/v1/jobs/"+e.jobID(t, st)+"/artifacts")
+	code, body := e.get(t, e.URL+"/api/v1/jobs/"+e.jobID(t, st)+"/artifacts")
 	if code != 200 {
 		t.Fatalf("artifacts of %s: HTTP %d %s", st.Name, code, body)
 	}
@@ -167,7 +167,7 @@ func (b packageBuild) rpmNames() []string {
 // download fetches an artifact into a file of the test's temp dir.
 func (e *env) download(t *testing.T, a artifact) string {
 	t.Helper()
-	code, body := e.get(t, e.up.URL+a.URL)
+	code, body := e.get(t, e.URL+a.URL)
 	if code != 200 || !strings.HasPrefix(body, "\xed\xab\xee\xdb") {
 		t.Fatalf("download of %s: HTTP %d, %d bytes, not an RPM", a.Name, code, len(body))
 	}
@@ -188,15 +188,15 @@ var mergedAs = regexp.MustCompile(`Merged [0-9a-f]+ onto \S+ \([0-9a-f]+\) as ([
 
 func TestCProjectBuildsWithPackitsSnapshotRelease(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, dbURL string) {
-		e := newEnv(t, dbURL, envOptions{})
-		p := e.project("cgreet", sampleRepo(t, "cgreet"))
-		if _, err := e.sim.CreateTag(e.ctx, p.ID, "alice", "v1.2.0", "main", "release 1.2.0"); err != nil {
+		e := newEnv(t, dbURL)
+		p := e.Project("cgreet", sampleRepo(t, "cgreet"))
+		if _, err := e.Sim.CreateTag(e.Context(), p.ID, "alice", "v1.2.0", "main", "release 1.2.0"); err != nil {
 			t.Fatal(err)
 		}
 		// Three commits after the tag, on the MR branch; the second changes
 		// what the program prints, so the test shows the MR's code was built.
 		greeting := strings.Replace(sampleRepo(t, "cgreet")["hello.c"], `"Hello, %s`, `"Hi, %s`, 1)
-		if _, err := e.sim.PushCommits(e.ctx, p.ID, "friendlier", "alice",
+		if _, err := e.Sim.PushCommits(e.Context(), p.ID, "friendlier", "alice",
 			gitlabsim.CommitSpec{Message: "Add a README", Changes: []gitlabsim.FileChange{{Path: "README", Content: "cgreet greets.\n"}}},
 			gitlabsim.CommitSpec{Message: "Say hi", Changes: []gitlabsim.FileChange{{Path: "hello.c", Content: greeting}}},
 			gitlabsim.CommitSpec{Message: "Add NEWS", Changes: []gitlabsim.FileChange{{Path: "NEWS", Content: "Says hi now.\n"}}},
@@ -204,7 +204,7 @@ func TestCProjectBuildsWithPackitsSnapshotRelease(t *testing.T) {
 			t.Fatal(err)
 		}
 		before := time.Now()
-		mr, err := e.sim.OpenMergeRequest(e.ctx, gitlabsim.MergeRequestSpec{ProjectID: p.ID, SourceBranch: "friendlier",
+		mr, err := e.Sim.OpenMergeRequest(e.Context(), gitlabsim.MergeRequestSpec{ProjectID: p.ID, SourceBranch: "friendlier",
 			TargetBranch: "main", Title: "Say hi", Author: "alice"})
 		if err != nil {
 			t.Fatal(err)
@@ -254,7 +254,7 @@ func TestCProjectBuildsWithPackitsSnapshotRelease(t *testing.T) {
 		}
 
 		// The RPM holds the compiled program, and the tests job ran it.
-		files, err := osexec.CommandContext(e.ctx, "rpm", "-qlp", e.download(t, got.RPMs[0])).Output()
+		files, err := osexec.CommandContext(e.Context(), "rpm", "-qlp", e.download(t, got.RPMs[0])).Output()
 		if err != nil {
 			t.Fatalf("rpm -qlp: %v", err)
 		}
@@ -271,10 +271,10 @@ func TestCProjectBuildsWithPackitsSnapshotRelease(t *testing.T) {
 
 func TestCreateArchiveActionSetsTheTarballAndVersion(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, dbURL string) {
-		e := newEnv(t, dbURL, envOptions{})
-		p := e.project("archived", sampleRepo(t, "archived"))
+		e := newEnv(t, dbURL)
+		p := e.Project("archived", sampleRepo(t, "archived"))
 		// An older tag: the get-current-version action, not the tag, decides.
-		if _, err := e.sim.CreateTag(e.ctx, p.ID, "alice", "0.9", "main", "release 0.9"); err != nil {
+		if _, err := e.Sim.CreateTag(e.Context(), p.ID, "alice", "0.9", "main", "release 0.9"); err != nil {
 			t.Fatal(err)
 		}
 		mr := e.openMR(p, "alice", "tweak")
@@ -291,7 +291,7 @@ func TestCreateArchiveActionSetsTheTarballAndVersion(t *testing.T) {
 		if log := e.jobLog(t, build); !strings.Contains(log, "created the release tarball for 2.5.1") {
 			t.Errorf("the build log does not show the create-archive action's output:\n%s", tail(log, 3000))
 		}
-		files, err := osexec.CommandContext(e.ctx, "rpm", "-qlp", e.download(t, got.SRPM)).Output()
+		files, err := osexec.CommandContext(e.Context(), "rpm", "-qlp", e.download(t, got.SRPM)).Output()
 		if err != nil {
 			t.Fatalf("rpm -qlp: %v", err)
 		}
@@ -303,10 +303,10 @@ func TestCreateArchiveActionSetsTheTarballAndVersion(t *testing.T) {
 
 func TestMonorepoPackagesGetTheirOwnStatusesAndSRPMs(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, dbURL string) {
-		e := newEnv(t, dbURL, envOptions{})
-		p := e.project("duo", sampleRepo(t, "duo"))
+		e := newEnv(t, dbURL)
+		p := e.Project("duo", sampleRepo(t, "duo"))
 		for _, tag := range []string{"client-1.4", "server-2.0"} {
-			if _, err := e.sim.CreateTag(e.ctx, p.ID, "alice", tag, "main", "release "+tag); err != nil {
+			if _, err := e.Sim.CreateTag(e.Context(), p.ID, "alice", tag, "main", "release "+tag); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -325,7 +325,7 @@ func TestMonorepoPackagesGetTheirOwnStatusesAndSRPMs(t *testing.T) {
 				t.Errorf("%s: binary RPMs %v, want [%s-%s-%s.noarch.rpm]", pkg.name, names, pkg.name, pkg.version, got.Release)
 			}
 			srpmURLs[got.SRPM.URL] = true
-			files, err := osexec.CommandContext(e.ctx, "rpm", "-qlp", e.download(t, got.RPMs[0])).Output()
+			files, err := osexec.CommandContext(e.Context(), "rpm", "-qlp", e.download(t, got.RPMs[0])).Output()
 			if err != nil {
 				t.Fatalf("rpm -qlp: %v", err)
 			}
@@ -341,7 +341,7 @@ func TestMonorepoPackagesGetTheirOwnStatusesAndSRPMs(t *testing.T) {
 
 func TestFailingTestCommandFailsTheTestsJobWithItsOutput(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, dbURL string) {
-		e := newEnv(t, dbURL, envOptions{})
+		e := newEnv(t, dbURL)
 		files := helloFiles(helloSpec)
 		files[".upbuild.yaml"] = `tests:
   - name: the package was built
@@ -351,8 +351,8 @@ func TestFailingTestCommandFailsTheTestsJobWithItsOutput(t *testing.T) {
       echo "hello.sh says: $(sh hello.sh)"
       sh hello.sh | grep -q bonjour || { echo "expected bonjour" >&2; exit 3; }
 `
-		p := e.project("greeter", files)
-		if _, err := e.sim.CreateTag(e.ctx, p.ID, "alice", "v1.0", "main", "release 1.0"); err != nil {
+		p := e.Project("greeter", files)
+		if _, err := e.Sim.CreateTag(e.Context(), p.ID, "alice", "v1.0", "main", "release 1.0"); err != nil {
 			t.Fatal(err)
 		}
 		mr := e.openMR(p, "alice", "feature")

@@ -74,9 +74,9 @@ func (e *env) get(t *testing.T, url string) (int, string) {
 
 func TestRealBuildOfAMergeRequest(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, dbURL string) {
-		e := newEnv(t, dbURL, envOptions{})
-		p := e.project("greeter", helloFiles(helloSpec))
-		if _, err := e.sim.CreateTag(e.ctx, p.ID, "alice", "v1.0", "main", "release 1.0"); err != nil {
+		e := newEnv(t, dbURL)
+		p := e.Project("greeter", helloFiles(helloSpec))
+		if _, err := e.Sim.CreateTag(e.Context(), p.ID, "alice", "v1.0", "main", "release 1.0"); err != nil {
 			t.Fatal(err)
 		}
 		mr := e.openMR(p, "alice", "feature")
@@ -85,17 +85,17 @@ func TestRealBuildOfAMergeRequest(t *testing.T) {
 		want := map[string]string{"rpm-build:" + host: "success", "rpm-build:fedora-rawhide-x86_64": "skipped",
 			"testing-farm:" + host: "success"}
 		if fmt.Sprint(got) != fmt.Sprint(want) {
-			for _, st := range e.sim.Statuses(p.ID, mr.HeadSHA) {
+			for _, st := range e.Sim.Statuses(p.ID, mr.HeadSHA) {
 				t.Logf("%s: %s %q %s", st.Name, st.Status, st.Description, st.TargetURL)
-				if id := strings.TrimPrefix(st.TargetURL, e.up.URL+"/jobs/"); id != st.TargetURL {
-					_, log := e.get(t, e.up.URL+"/api/v1/jobs/"+id+"/log")
+				if id := strings.TrimPrefix(st.TargetURL, e.URL+"/jobs/"); id != st.TargetURL {
+					_, log := e.get(t, e.URL+"/api/v1/jobs/"+id+"/log")
 					t.Logf("log of job %s:\n%s", id, tail(log, 3000))
 				}
 			}
 			t.Fatalf("statuses %v, want %v", got, want)
 		}
 		var buildURL string
-		for _, st := range e.sim.Statuses(p.ID, mr.HeadSHA) {
+		for _, st := range e.Sim.Statuses(p.ID, mr.HeadSHA) {
 			switch st.Name {
 			case "rpm-build:" + host:
 				buildURL = st.TargetURL
@@ -108,8 +108,8 @@ func TestRealBuildOfAMergeRequest(t *testing.T) {
 				}
 			}
 		}
-		id := strings.TrimPrefix(buildURL, e.up.URL+"/jobs/")
-		code, list := e.get(t, e.up.URL+"/api/v1/jobs/"+id+"/artifacts")
+		id := strings.TrimPrefix(buildURL, e.URL+"/jobs/")
+		code, list := e.get(t, e.URL+"/api/v1/jobs/"+id+"/artifacts")
 		if code != 200 {
 			t.Fatalf("artifacts: %d %s", code, list)
 		}
@@ -135,11 +135,11 @@ func TestRealBuildOfAMergeRequest(t *testing.T) {
 		if srpm == "" || rpm == "" {
 			t.Fatalf("artifacts %s: want the SRPM and the RPM", list)
 		}
-		code, body := e.get(t, e.up.URL+rpm)
+		code, body := e.get(t, e.URL+rpm)
 		if code != 200 || !strings.HasPrefix(body, "\xed\xab\xee\xdb") {
 			t.Fatalf("RPM download: %d, %d bytes, not an RPM", code, len(body))
 		}
-		code, log := e.get(t, e.up.URL+"/api/v1/jobs/"+id+"/log")
+		code, log := e.get(t, e.URL+"/api/v1/jobs/"+id+"/log")
 		if code != 200 || !strings.Contains(log, "rpmbuild") || !strings.Contains(log, "Wrote:") {
 			t.Fatalf("build log (%d):\n%s", code, tail(log, 2000))
 		}
@@ -147,10 +147,10 @@ func TestRealBuildOfAMergeRequest(t *testing.T) {
 }
 
 func TestBrokenSpecFailsWithRpmbuildsError(t *testing.T) {
-	e := newEnv(t, testdb.SQLite(t), envOptions{})
+	e := newEnv(t, testdb.SQLite(t))
 	broken := strings.Replace(helloSpec, "%files\n", "%files\n/usr/share/missing-file\n", 1)
-	p := e.project("greeter", helloFiles(broken))
-	if _, err := e.sim.CreateTag(e.ctx, p.ID, "alice", "v1.0", "main", "release 1.0"); err != nil {
+	p := e.Project("greeter", helloFiles(broken))
+	if _, err := e.Sim.CreateTag(e.Context(), p.ID, "alice", "v1.0", "main", "release 1.0"); err != nil {
 		t.Fatal(err)
 	}
 	mr := e.openMR(p, "alice", "feature")
@@ -159,12 +159,12 @@ func TestBrokenSpecFailsWithRpmbuildsError(t *testing.T) {
 	if got["rpm-build:"+host] != "failed" {
 		t.Fatalf("statuses %v: the broken spec's build must fail", got)
 	}
-	for _, st := range e.sim.Statuses(p.ID, mr.HeadSHA) {
+	for _, st := range e.Sim.Statuses(p.ID, mr.HeadSHA) {
 		if st.Name != "rpm-build:"+host {
 			continue
 		}
-		id := strings.TrimPrefix(st.TargetURL, e.up.URL+"/jobs/")
-		_, log := e.get(t, e.up.URL+"/api/v1/jobs/"+id+"/log")
+		id := strings.TrimPrefix(st.TargetURL, e.URL+"/jobs/")
+		_, log := e.get(t, e.URL+"/api/v1/jobs/"+id+"/log")
 		if !strings.Contains(log, "File not found") || !strings.Contains(log, "missing-file") {
 			t.Fatalf("the log does not show rpmbuild's error:\n%s", tail(log, 2000))
 		}

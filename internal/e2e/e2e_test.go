@@ -38,19 +38,10 @@ var projectFiles = map[string]string{".packit.yaml": packitYAML, "pkg.spec": "Na
 // allFinal waits until the commit has want statuses, all final.
 func (e *env) allFinal(projectID int64, sha string, want int) map[string]string {
 	e.t.Helper()
-	var got map[string]string
-	e.eventually(fmt.Sprintf("%d final statuses on %s", want, sha[:8]), func() (bool, string) {
-		got = e.statuses(projectID, sha)
-		if len(got) != want {
-			return false, fmt.Sprint(got)
-		}
-		for _, st := range got {
-			if st == "pending" || st == "running" {
-				return false, fmt.Sprint(got)
-			}
-		}
-		return true, ""
-	})
+	got := map[string]string{}
+	for name, st := range e.WaitFinal(projectID, sha, want) {
+		got[name] = st.Status
+	}
 	return got
 }
 
@@ -60,7 +51,7 @@ func (e *env) neverBackwards(projectID int64) {
 	e.t.Helper()
 	rank := map[string]int{"created": 0, "pending": 1, "running": 2}
 	last := map[int64]string{}
-	for _, tr := range e.sim.StatusTransitions() {
+	for _, tr := range e.Sim.StatusTransitions() {
 		if tr.ProjectID != projectID {
 			continue
 		}
@@ -84,22 +75,13 @@ func (e *env) neverBackwards(projectID int64) {
 
 func (e *env) openMR(p gitlabsim.Project, author, branch string) gitlabsim.MergeRequest {
 	e.t.Helper()
-	if _, err := e.sim.PushCommits(e.ctx, p.ID, branch, author, gitlabsim.CommitSpec{Message: "change",
-		Changes: []gitlabsim.FileChange{{Path: "README", Content: "change on " + branch + "\n"}}}); err != nil {
-		e.t.Fatal(err)
-	}
-	mr, err := e.sim.OpenMergeRequest(e.ctx, gitlabsim.MergeRequestSpec{ProjectID: p.ID, SourceBranch: branch,
-		TargetBranch: "main", Title: "Change " + branch, Author: author})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return mr
+	return e.OpenMR(p, author, branch, "Change "+branch)
 }
 
 func TestMergeRequestStatusesReachTheirFinalState(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, dbURL string) {
-		e := newEnv(t, dbURL, envOptions{})
-		p := e.project("pkg", projectFiles)
+		e := newEnv(t, dbURL)
+		p := e.Project("pkg", projectFiles)
 		mr := e.openMR(p, "alice", "feature")
 		got := e.allFinal(p.ID, mr.HeadSHA, 2)
 		want := map[string]string{"rpm-build:fedora-rawhide-x86_64": "skipped", "testing-farm:fedora-rawhide-x86_64": "skipped"}
@@ -108,9 +90,9 @@ func TestMergeRequestStatusesReachTheirFinalState(t *testing.T) {
 		}
 		// Every status is in one external pipeline, and links to its job page.
 		pipelines := map[int64]bool{}
-		for _, st := range e.sim.Statuses(p.ID, mr.HeadSHA) {
+		for _, st := range e.Sim.Statuses(p.ID, mr.HeadSHA) {
 			pipelines[st.PipelineID] = true
-			if !strings.HasPrefix(st.TargetURL, e.up.URL+"/jobs/") {
+			if !strings.HasPrefix(st.TargetURL, e.URL+"/jobs/") {
 				t.Errorf("status %s links to %q", st.Name, st.TargetURL)
 			}
 			if !strings.Contains(st.Description, "no build environment for fedora-rawhide-x86_64") {
@@ -122,7 +104,7 @@ func TestMergeRequestStatusesReachTheirFinalState(t *testing.T) {
 		}
 		// The transition log: pending first, then the final state, never back.
 		var seq []string
-		for _, tr := range e.sim.StatusTransitions() {
+		for _, tr := range e.Sim.StatusTransitions() {
 			if tr.SHA == mr.HeadSHA && tr.Name == "rpm-build:fedora-rawhide-x86_64" {
 				seq = append(seq, tr.From+">"+tr.To)
 			}
@@ -132,7 +114,7 @@ func TestMergeRequestStatusesReachTheirFinalState(t *testing.T) {
 		}
 		e.neverBackwards(p.ID)
 		// The push of the feature branch matched no commit job (branch: main).
-		for _, r := range e.runs(p.ID) {
+		for _, r := range e.Runs(p.ID) {
 			if r.Trigger == "commit" {
 				t.Errorf("a push to a feature branch started run %+v", r)
 			}
@@ -142,9 +124,9 @@ func TestMergeRequestStatusesReachTheirFinalState(t *testing.T) {
 
 func TestPushToBranchRunsCommitJobs(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, dbURL string) {
-		e := newEnv(t, dbURL, envOptions{})
-		p := e.project("pkg", projectFiles)
-		sha, err := e.sim.PushCommits(e.ctx, p.ID, "main", "alice", gitlabsim.CommitSpec{Message: "on main",
+		e := newEnv(t, dbURL)
+		p := e.Project("pkg", projectFiles)
+		sha, err := e.Sim.PushCommits(e.Context(), p.ID, "main", "alice", gitlabsim.CommitSpec{Message: "on main",
 			Changes: []gitlabsim.FileChange{{Path: "NEWS", Content: "news\n"}}})
 		if err != nil {
 			t.Fatal(err)
@@ -155,7 +137,7 @@ func TestPushToBranchRunsCommitJobs(t *testing.T) {
 				t.Errorf("commit status %q; Packit names commit builds rpm-build:<branch>:<target>", name)
 			}
 		}
-		runs := e.runs(p.ID)
+		runs := e.Runs(p.ID)
 		if len(runs) != 1 || runs[0].Trigger != "commit" || runs[0].Ref != "main" {
 			t.Fatalf("runs %+v", runs)
 		}
@@ -164,17 +146,17 @@ func TestPushToBranchRunsCommitJobs(t *testing.T) {
 
 func TestReleaseFiresTwoHooksAndMakesOneRun(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, dbURL string) {
-		e := newEnv(t, dbURL, envOptions{})
-		p := e.project("pkg", projectFiles)
-		rel, err := e.sim.CreateRelease(e.ctx, p.ID, "alice", gitlabsim.ReleaseSpec{Tag: "v1.0", Ref: "main", Name: "1.0"})
+		e := newEnv(t, dbURL)
+		p := e.Project("pkg", projectFiles)
+		rel, err := e.Sim.CreateRelease(e.Context(), p.ID, "alice", gitlabsim.ReleaseSpec{Tag: "v1.0", Ref: "main", Name: "1.0"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := e.sim.WaitDeliveries(e.ctx); err != nil {
+		if err := e.Sim.WaitDeliveries(e.Context()); err != nil {
 			t.Fatal(err)
 		}
 		kinds := map[string]int{}
-		for _, d := range e.sim.Deliveries() {
+		for _, d := range e.Sim.Deliveries() {
 			if d.ProjectID == p.ID {
 				kinds[d.Event]++
 			}
@@ -183,8 +165,8 @@ func TestReleaseFiresTwoHooksAndMakesOneRun(t *testing.T) {
 			t.Fatalf("the simulator sent %v; a release fires a Release Hook and a Tag Push Hook", kinds)
 		}
 		got := e.allFinal(p.ID, rel.CommitSHA, 2)
-		e.eventually("one release run", func() (bool, string) {
-			runs := e.runs(p.ID)
+		e.Eventually("one release run", func() (bool, string) {
+			runs := e.Runs(p.ID)
 			return len(runs) == 1 && runs[0].Trigger == "release", fmt.Sprint(runs)
 		})
 		if got["propose-downstream:fedora-rawhide"] != "skipped" {
@@ -200,29 +182,29 @@ func TestReleaseFiresTwoHooksAndMakesOneRun(t *testing.T) {
 
 func TestDuplicateDeliveryMakesOneRun(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, dbURL string) {
-		e := newEnv(t, dbURL, envOptions{})
-		p := e.project("pkg", projectFiles)
+		e := newEnv(t, dbURL)
+		p := e.Project("pkg", projectFiles)
 		mr := e.openMR(p, "alice", "feature")
 		e.allFinal(p.ID, mr.HeadSHA, 2)
-		if err := e.sim.WaitDeliveries(e.ctx); err != nil {
+		if err := e.Sim.WaitDeliveries(e.Context()); err != nil {
 			t.Fatal(err)
 		}
-		for _, d := range e.sim.Deliveries() {
+		for _, d := range e.Sim.Deliveries() {
 			if d.Event == "Merge Request Hook" && d.ProjectID == p.ID {
-				if err := e.sim.ResendDelivery(d.ID); err != nil {
+				if err := e.Sim.ResendDelivery(d.ID); err != nil {
 					t.Fatal(err)
 				}
 			}
 		}
-		if err := e.sim.WaitDeliveries(e.ctx); err != nil {
+		if err := e.Sim.WaitDeliveries(e.Context()); err != nil {
 			t.Fatal(err)
 		}
-		for _, d := range e.sim.Deliveries() {
+		for _, d := range e.Sim.Deliveries() {
 			if d.Resend && d.StatusCode != 202 {
 				t.Fatalf("resend answered %d", d.StatusCode)
 			}
 		}
-		runs := e.runs(p.ID)
+		runs := e.Runs(p.ID)
 		prRuns := 0
 		for _, r := range runs {
 			if r.Trigger == "pull_request" {
@@ -232,7 +214,7 @@ func TestDuplicateDeliveryMakesOneRun(t *testing.T) {
 		if prRuns != 1 {
 			t.Fatalf("%d pull_request runs after a resend, want 1", prRuns)
 		}
-		if n := len(e.sim.StatusTransitions()); n == 0 {
+		if n := len(e.Sim.StatusTransitions()); n == 0 {
 			t.Fatal("no transitions recorded")
 		}
 	})
@@ -240,20 +222,19 @@ func TestDuplicateDeliveryMakesOneRun(t *testing.T) {
 
 func TestRestartInTheMiddleOfARun(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, dbURL string) {
-		e := newEnv(t, dbURL, envOptions{})
-		p := e.project("pkg", projectFiles)
+		e := newEnv(t, dbURL)
+		p := e.Project("pkg", projectFiles)
 		// Stop upbuild right after GitLab got its 202, before the run is done.
 		mr := e.openMR(p, "alice", "feature")
-		if err := e.sim.WaitDeliveries(e.ctx); err != nil {
+		if err := e.Sim.WaitDeliveries(e.Context()); err != nil {
 			t.Fatal(err)
 		}
-		e.stop()
-		e.start()
+		e.Restart()
 		e.allFinal(p.ID, mr.HeadSHA, 2)
 		e.neverBackwards(p.ID)
 		jobs := 0
-		for _, r := range e.runs(p.ID) {
-			js, _ := e.srv.Store().RunJobs(e.ctx, r.ID)
+		for _, r := range e.Runs(p.ID) {
+			js, _ := e.Server.Store().RunJobs(e.Context(), r.ID)
 			for _, j := range js {
 				jobs++
 				if !store.JobFinal(j.State) {

@@ -6,22 +6,24 @@ import (
 	"testing"
 	"time"
 
+	"upbuild.dev/upbuild/internal/config"
 	"upbuild.dev/upbuild/internal/gitlabsim"
+	"upbuild.dev/upbuild/internal/stacktest"
 	"upbuild.dev/upbuild/internal/testdb"
 )
 
 // forkMR has an outside contributor fork the project and open an MR from it.
 func (e *env) forkMR(p gitlabsim.Project, who string) (gitlabsim.Project, gitlabsim.MergeRequest) {
 	e.t.Helper()
-	fork, err := e.sim.ForkProject(e.ctx, p.ID, who)
+	fork, err := e.Sim.ForkProject(e.Context(), p.ID, who)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	if _, err := e.sim.PushCommits(e.ctx, fork.ID, "fix", who, gitlabsim.CommitSpec{Message: "fix",
+	if _, err := e.Sim.PushCommits(e.Context(), fork.ID, "fix", who, gitlabsim.CommitSpec{Message: "fix",
 		Changes: []gitlabsim.FileChange{{Path: "README", Content: "a fix from " + who + "\n"}}}); err != nil {
 		e.t.Fatal(err)
 	}
-	mr, err := e.sim.OpenMergeRequest(e.ctx, gitlabsim.MergeRequestSpec{ProjectID: p.ID, SourceProjectID: fork.ID,
+	mr, err := e.Sim.OpenMergeRequest(e.Context(), gitlabsim.MergeRequestSpec{ProjectID: p.ID, SourceProjectID: fork.ID,
 		SourceBranch: "fix", TargetBranch: "main", Title: "Fix from " + who, Author: who})
 	if err != nil {
 		e.t.Fatal(err)
@@ -31,22 +33,22 @@ func (e *env) forkMR(p gitlabsim.Project, who string) (gitlabsim.Project, gitlab
 
 func TestForkMergeRequestWithBotAccessGetsStatusesOnTheFork(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, dbURL string) {
-		e := newEnv(t, dbURL, envOptions{approvalPolicy: "off"})
-		p := e.project("pkg", projectFiles)
-		e.user("mallory", 0)
-		fork, err := e.sim.ForkProject(e.ctx, p.ID, "mallory")
+		e := newEnvWith(t, dbURL, stacktest.Options{Configure: func(cfg *config.Config) { cfg.ApprovalPolicy = "off" }})
+		p := e.Project("pkg", projectFiles)
+		e.User("mallory", 0)
+		fork, err := e.Sim.ForkProject(e.Context(), p.ID, "mallory")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := e.sim.AddProjectMember(fork.ID, e.seed.Bot.ID, gitlabsim.Developer); err != nil {
+		if err := e.Sim.AddProjectMember(fork.ID, e.Seed.Bot.ID, gitlabsim.Developer); err != nil {
 			t.Fatal(err)
 		}
-		sha, err := e.sim.PushCommits(e.ctx, fork.ID, "fix", "mallory", gitlabsim.CommitSpec{Message: "fix",
+		sha, err := e.Sim.PushCommits(e.Context(), fork.ID, "fix", "mallory", gitlabsim.CommitSpec{Message: "fix",
 			Changes: []gitlabsim.FileChange{{Path: "README", Content: "fix\n"}}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		mr, err := e.sim.OpenMergeRequest(e.ctx, gitlabsim.MergeRequestSpec{ProjectID: p.ID, SourceProjectID: fork.ID,
+		mr, err := e.Sim.OpenMergeRequest(e.Context(), gitlabsim.MergeRequestSpec{ProjectID: p.ID, SourceProjectID: fork.ID,
 			SourceBranch: "fix", TargetBranch: "main", Title: "fix", Author: "mallory"})
 		if err != nil {
 			t.Fatal(err)
@@ -58,7 +60,7 @@ func TestForkMergeRequestWithBotAccessGetsStatusesOnTheFork(t *testing.T) {
 		if got := e.statuses(p.ID, sha); len(got) != 0 {
 			t.Errorf("statuses landed on the target project: %v", got)
 		}
-		if notes := e.notesBy(p.ID, mr.IID, e.seed.Bot.ID); len(notes) != 0 {
+		if notes := e.notesBy(p.ID, mr.IID, e.Seed.Bot.ID); len(notes) != 0 {
 			t.Errorf("the bot commented although it could set statuses: %v", notes)
 		}
 	})
@@ -66,13 +68,13 @@ func TestForkMergeRequestWithBotAccessGetsStatusesOnTheFork(t *testing.T) {
 
 func TestForkMergeRequestWithoutBotAccessGetsOneResultsComment(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, dbURL string) {
-		e := newEnv(t, dbURL, envOptions{approvalPolicy: "off"})
-		p := e.project("pkg", projectFiles)
-		e.user("mallory", 0)
+		e := newEnvWith(t, dbURL, stacktest.Options{Configure: func(cfg *config.Config) { cfg.ApprovalPolicy = "off" }})
+		p := e.Project("pkg", projectFiles)
+		e.User("mallory", 0)
 		fork, mr := e.forkMR(p, "mallory")
 		var notes []string
-		e.eventually("a results comment listing both jobs as skipped", func() (bool, string) {
-			notes = e.notesBy(p.ID, mr.IID, e.seed.Bot.ID)
+		e.Eventually("a results comment listing both jobs as skipped", func() (bool, string) {
+			notes = e.notesBy(p.ID, mr.IID, e.Seed.Bot.ID)
 			if len(notes) != 1 {
 				return false, fmt.Sprint(notes)
 			}
@@ -89,7 +91,7 @@ func TestForkMergeRequestWithoutBotAccessGetsOneResultsComment(t *testing.T) {
 		}
 		// Still one comment a little later: it is updated in place, never repeated.
 		time.Sleep(300 * time.Millisecond)
-		if n := len(e.notesBy(p.ID, mr.IID, e.seed.Bot.ID)); n != 1 {
+		if n := len(e.notesBy(p.ID, mr.IID, e.Seed.Bot.ID)); n != 1 {
 			t.Fatalf("%d bot comments, want 1 updated in place", n)
 		}
 	})
@@ -97,43 +99,43 @@ func TestForkMergeRequestWithoutBotAccessGetsOneResultsComment(t *testing.T) {
 
 func TestApprovalGateHoldsForkMRsUntilADeveloperApproves(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, dbURL string) {
-		e := newEnv(t, dbURL, envOptions{}) // default policy: forks
-		p := e.project("pkg", projectFiles)
-		e.user("mallory", 0)
-		dave := e.user("dave", gitlabsim.Developer)
+		e := newEnv(t, dbURL) // default policy: forks
+		p := e.Project("pkg", projectFiles)
+		e.User("mallory", 0)
+		dave := e.User("dave", gitlabsim.Developer)
 		fork, mr := e.forkMR(p, "mallory")
-		if err := e.sim.AddProjectMember(fork.ID, e.seed.Bot.ID, gitlabsim.Developer); err != nil {
+		if err := e.Sim.AddProjectMember(fork.ID, e.Seed.Bot.ID, gitlabsim.Developer); err != nil {
 			t.Fatal(err)
 		}
-		e.eventually("held jobs shown as pending, and the gate explained", func() (bool, string) {
-			st := e.sim.Statuses(fork.ID, mr.HeadSHA)
-			notes := e.notesBy(p.ID, mr.IID, e.seed.Bot.ID)
+		e.Eventually("held jobs shown as pending, and the gate explained", func() (bool, string) {
+			st := e.Sim.Statuses(fork.ID, mr.HeadSHA)
+			notes := e.notesBy(p.ID, mr.IID, e.Seed.Bot.ID)
 			ok := len(st) == 2 && st[0].Status == "pending" && strings.Contains(st[0].Description, "approve") &&
 				contains(notes, "/packit approve")
 			return ok, fmt.Sprint(st, notes)
 		})
 		// The fork's author cannot lift the gate by asking for a build.
-		note, err := e.sim.AddNote(e.ctx, p.ID, mr.IID, "mallory", "/packit build")
+		note, err := e.Sim.AddNote(e.Context(), p.ID, mr.IID, "mallory", "/packit build")
 		if err != nil {
 			t.Fatal(err)
 		}
-		e.eventually("a polite refusal to the gated author", func() (bool, string) {
-			notes := e.notesBy(p.ID, mr.IID, e.seed.Bot.ID)
+		e.Eventually("a polite refusal to the gated author", func() (bool, string) {
+			notes := e.notesBy(p.ID, mr.IID, e.Seed.Bot.ID)
 			return contains(notes, "Sorry @mallory") && contains(notes, "approval"), fmt.Sprint(notes)
 		})
-		if len(e.sim.AwardEmoji(note.ID)) != 0 {
+		if len(e.Sim.AwardEmoji(note.ID)) != 0 {
 			t.Error("a refused command got an acknowledgement emoji")
 		}
-		approve, err := e.sim.AddNote(e.ctx, p.ID, mr.IID, dave.Username, "/packit approve")
+		approve, err := e.Sim.AddNote(e.Context(), p.ID, mr.IID, dave.Username, "/packit approve")
 		if err != nil {
 			t.Fatal(err)
 		}
 		e.allFinal(fork.ID, mr.HeadSHA, 2)
-		e.eventually("eyes on the approval", func() (bool, string) {
-			em := e.sim.AwardEmoji(approve.ID)
+		e.Eventually("eyes on the approval", func() (bool, string) {
+			em := e.Sim.AwardEmoji(approve.ID)
 			return len(em) == 1 && em[0].Name == "eyes", fmt.Sprint(em)
 		})
-		audit, err := e.srv.Store().AuditLog(e.ctx, e.sim.BaseURL(), p.ID, 0, 10)
+		audit, err := e.Server.Store().AuditLog(e.Context(), e.Sim.BaseURL(), p.ID, 0, 10)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -142,13 +144,13 @@ func TestApprovalGateHoldsForkMRsUntilADeveloperApproves(t *testing.T) {
 			t.Fatalf("audit log after the approval = %+v, want one run.approve by %s", audit, dave.Username)
 		}
 		// A new commit needs a new approval.
-		sha2, err := e.sim.PushCommits(e.ctx, fork.ID, "fix", "mallory", gitlabsim.CommitSpec{Message: "more",
+		sha2, err := e.Sim.PushCommits(e.Context(), fork.ID, "fix", "mallory", gitlabsim.CommitSpec{Message: "more",
 			Changes: []gitlabsim.FileChange{{Path: "README", Content: "more\n"}}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		e.eventually("the new commit held again", func() (bool, string) {
-			st := e.sim.Statuses(fork.ID, sha2)
+		e.Eventually("the new commit held again", func() (bool, string) {
+			st := e.Sim.Statuses(fork.ID, sha2)
 			return len(st) == 2 && st[0].Status == "pending" && st[1].Status == "pending", fmt.Sprint(st)
 		})
 		e.neverBackwards(fork.ID)
@@ -157,66 +159,66 @@ func TestApprovalGateHoldsForkMRsUntilADeveloperApproves(t *testing.T) {
 
 func TestCommentCommands(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, dbURL string) {
-		e := newEnv(t, dbURL, envOptions{})
-		p := e.project("pkg", projectFiles)
-		dave := e.user("dave", gitlabsim.Developer)
-		gus := e.user("gus", gitlabsim.Guest)
+		e := newEnv(t, dbURL)
+		p := e.Project("pkg", projectFiles)
+		dave := e.User("dave", gitlabsim.Developer)
+		gus := e.User("gus", gitlabsim.Guest)
 		mr := e.openMR(p, "alice", "feature")
 		e.allFinal(p.ID, mr.HeadSHA, 2)
-		before := len(e.runs(p.ID))
+		before := len(e.Runs(p.ID))
 
 		// A Developer re-triggers the builds: eyes, and a new build job on the same commit.
-		n1, err := e.sim.AddNote(e.ctx, p.ID, mr.IID, dave.Username, "Let's try again.\n/packit build")
+		n1, err := e.Sim.AddNote(e.Context(), p.ID, mr.IID, dave.Username, "Let's try again.\n/packit build")
 		if err != nil {
 			t.Fatal(err)
 		}
-		e.eventually("eyes and a new run for the Developer's command", func() (bool, string) {
-			em := e.sim.AwardEmoji(n1.ID)
-			return len(em) == 1 && em[0].Name == "eyes" && len(e.runs(p.ID)) == before+1, fmt.Sprint(em, len(e.runs(p.ID)))
+		e.Eventually("eyes and a new run for the Developer's command", func() (bool, string) {
+			em := e.Sim.AwardEmoji(n1.ID)
+			return len(em) == 1 && em[0].Name == "eyes" && len(e.Runs(p.ID)) == before+1, fmt.Sprint(em, len(e.Runs(p.ID)))
 		})
-		runs := e.runs(p.ID)
-		jobs, _ := e.srv.Store().RunJobs(e.ctx, runs[0].ID)
+		runs := e.Runs(p.ID)
+		jobs, _ := e.Server.Store().RunJobs(e.Context(), runs[0].ID)
 		if len(jobs) != 1 || jobs[0].JobType != "copr_build" {
 			t.Fatalf("/packit build ran %+v, want the one copr_build job", jobs)
 		}
 		// A Guest is refused politely, and nothing runs.
-		if _, err := e.sim.AddNote(e.ctx, p.ID, mr.IID, gus.Username, "/packit test"); err != nil {
+		if _, err := e.Sim.AddNote(e.Context(), p.ID, mr.IID, gus.Username, "/packit test"); err != nil {
 			t.Fatal(err)
 		}
-		e.eventually("a refusal for the Guest", func() (bool, string) {
-			notes := e.notesBy(p.ID, mr.IID, e.seed.Bot.ID)
+		e.Eventually("a refusal for the Guest", func() (bool, string) {
+			notes := e.notesBy(p.ID, mr.IID, e.Seed.Bot.ID)
 			return contains(notes, "Sorry @gus"), fmt.Sprint(notes)
 		})
 		// A typo gets a helpful answer.
-		if _, err := e.sim.AddNote(e.ctx, p.ID, mr.IID, dave.Username, "/packit biuld"); err != nil {
+		if _, err := e.Sim.AddNote(e.Context(), p.ID, mr.IID, dave.Username, "/packit biuld"); err != nil {
 			t.Fatal(err)
 		}
-		e.eventually("a suggestion for the typo", func() (bool, string) {
-			notes := e.notesBy(p.ID, mr.IID, e.seed.Bot.ID)
+		e.Eventually("a suggestion for the typo", func() (bool, string) {
+			notes := e.notesBy(p.ID, mr.IID, e.Seed.Bot.ID)
 			return contains(notes, `did you mean "build"`), fmt.Sprint(notes)
 		})
 		// The bot's own comments are never commands.
-		botNotes := len(e.notesBy(p.ID, mr.IID, e.seed.Bot.ID))
-		if _, err := e.sim.AddNote(e.ctx, p.ID, mr.IID, e.seed.Bot.Username, "/packit build"); err != nil {
+		botNotes := len(e.notesBy(p.ID, mr.IID, e.Seed.Bot.ID))
+		if _, err := e.Sim.AddNote(e.Context(), p.ID, mr.IID, e.Seed.Bot.Username, "/packit build"); err != nil {
 			t.Fatal(err)
 		}
-		if err := e.sim.WaitDeliveries(e.ctx); err != nil {
+		if err := e.Sim.WaitDeliveries(e.Context()); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(500 * time.Millisecond)
-		if got := len(e.runs(p.ID)); got != before+1 {
+		if got := len(e.Runs(p.ID)); got != before+1 {
 			t.Errorf("%d runs after the bot's own /packit build, want %d", got, before+1)
 		}
-		if got := len(e.notesBy(p.ID, mr.IID, e.seed.Bot.ID)); got != botNotes+1 {
+		if got := len(e.notesBy(p.ID, mr.IID, e.Seed.Bot.ID)); got != botNotes+1 {
 			// +1: the bot's own comment itself, and no answer to it.
 			t.Errorf("the bot answered itself: %d notes, want %d", got, botNotes+1)
 		}
 		// help lists the commands.
-		if _, err := e.sim.AddNote(e.ctx, p.ID, mr.IID, gus.Username, "/packit help"); err != nil {
+		if _, err := e.Sim.AddNote(e.Context(), p.ID, mr.IID, gus.Username, "/packit help"); err != nil {
 			t.Fatal(err)
 		}
-		e.eventually("the help text", func() (bool, string) {
-			notes := e.notesBy(p.ID, mr.IID, e.seed.Bot.ID)
+		e.Eventually("the help text", func() (bool, string) {
+			notes := e.notesBy(p.ID, mr.IID, e.Seed.Bot.ID)
 			return contains(notes, "retest-failed"), fmt.Sprint(notes)
 		})
 	})
@@ -224,9 +226,9 @@ func TestCommentCommands(t *testing.T) {
 
 func TestGitLabDownThenBack(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, dbURL string) {
-		e := newEnv(t, dbURL, envOptions{})
-		p := e.project("pkg", projectFiles)
-		e.sim.InjectFault(gitlabsim.Fault{PathPrefix: "/api/v4/", Kind: gitlabsim.FaultDown, For: 3 * time.Second})
+		e := newEnv(t, dbURL)
+		p := e.Project("pkg", projectFiles)
+		e.Sim.InjectFault(gitlabsim.Fault{PathPrefix: "/api/v4/", Kind: gitlabsim.FaultDown, For: 3 * time.Second})
 		mr := e.openMR(p, "alice", "feature")
 		e.allFinal(p.ID, mr.HeadSHA, 2)
 		e.neverBackwards(p.ID)
@@ -235,26 +237,26 @@ func TestGitLabDownThenBack(t *testing.T) {
 
 func TestRateLimitedNotesAreHonoured(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, dbURL string) {
-		e := newEnv(t, dbURL, envOptions{})
-		p := e.project("pkg", projectFiles)
-		gus := e.user("gus", gitlabsim.Guest)
+		e := newEnv(t, dbURL)
+		p := e.Project("pkg", projectFiles)
+		gus := e.User("gus", gitlabsim.Guest)
 		mr := e.openMR(p, "alice", "feature")
 		e.allFinal(p.ID, mr.HeadSHA, 2)
-		e.sim.InjectFault(gitlabsim.Fault{Method: "POST", PathPrefix: fmt.Sprintf("/api/v4/projects/%d/merge_requests/%d/notes", p.ID, mr.IID),
+		e.Sim.InjectFault(gitlabsim.Fault{Method: "POST", PathPrefix: fmt.Sprintf("/api/v4/projects/%d/merge_requests/%d/notes", p.ID, mr.IID),
 			Kind: gitlabsim.FaultRateLimit, RetryAfter: time.Second, Times: 1})
 		asked := time.Now()
-		if _, err := e.sim.AddNote(e.ctx, p.ID, mr.IID, gus.Username, "/packit build"); err != nil {
+		if _, err := e.Sim.AddNote(e.Context(), p.ID, mr.IID, gus.Username, "/packit build"); err != nil {
 			t.Fatal(err)
 		}
-		e.eventually("the refusal after the rate limit", func() (bool, string) {
-			notes := e.notesBy(p.ID, mr.IID, e.seed.Bot.ID)
+		e.Eventually("the refusal after the rate limit", func() (bool, string) {
+			notes := e.notesBy(p.ID, mr.IID, e.Seed.Bot.ID)
 			return contains(notes, "Sorry @gus"), fmt.Sprint(notes)
 		})
 		if waited := time.Since(asked); waited < time.Second {
 			t.Errorf("the reply came %s after the comment, before Retry-After (1s) had passed", waited)
 		}
 		n := 0
-		for _, body := range e.notesBy(p.ID, mr.IID, e.seed.Bot.ID) {
+		for _, body := range e.notesBy(p.ID, mr.IID, e.Seed.Bot.ID) {
 			if strings.Contains(body, "Sorry @gus") {
 				n++
 			}

@@ -7,57 +7,56 @@ import (
 	"time"
 
 	"upbuild.dev/upbuild/internal/gitlabsim"
+	"upbuild.dev/upbuild/internal/stacktest"
 	"upbuild.dev/upbuild/internal/store"
 	"upbuild.dev/upbuild/internal/testdb"
 )
 
-func allowDemo(e *env) { e.cfg.AllowedNamespaces = []string{e.sim.BaseURL() + "/demo"} }
-
 func TestTokenlessDeliveryFromAnAllowedNamespaceGetsOneSetupIssue(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, dbURL string) {
-		e := newEnvWith(t, dbURL, envOptions{}, allowDemo)
-		p, err := e.sim.AddProject(e.ctx, gitlabsim.ProjectSpec{Namespace: "demo", Path: "newcomer", Visibility: gitlabsim.Public,
+		e := newEnvWith(t, dbURL, stacktest.Options{Configure: allowDemo})
+		p, err := e.Sim.AddProject(e.Context(), gitlabsim.ProjectSpec{Namespace: "demo", Path: "newcomer", Visibility: gitlabsim.Public,
 			DefaultBranch: "main", Files: projectFiles})
 		if err != nil {
 			t.Fatal(err)
 		}
 		// The maintainer added the hook but no secret token.
-		if _, err := e.sim.AddHook(p.ID, gitlabsim.HookSpec{URL: e.up.URL + "/api/webhooks/gitlab", MergeRequestsEvents: true}); err != nil {
+		if _, err := e.Sim.AddHook(p.ID, gitlabsim.HookSpec{URL: e.URL + "/api/webhooks/gitlab", MergeRequestsEvents: true}); err != nil {
 			t.Fatal(err)
 		}
 		e.openMR(p, "alice", "one")
 		e.openMR(p, "alice", "two")
-		e.eventually("one confidential setup issue", func() (bool, string) {
-			is := e.sim.Issues(p.ID)
+		e.Eventually("one confidential setup issue", func() (bool, string) {
+			is := e.Sim.Issues(p.ID)
 			return len(is) == 1 && is[0].Confidential && strings.Contains(is[0].Description, "Secret token"), fmt.Sprint(is)
 		})
 		time.Sleep(300 * time.Millisecond)
-		if n := len(e.sim.Issues(p.ID)); n != 1 {
+		if n := len(e.Sim.Issues(p.ID)); n != 1 {
 			t.Fatalf("%d setup issues, want exactly 1", n)
 		}
-		for _, d := range e.sim.Deliveries() {
+		for _, d := range e.Sim.Deliveries() {
 			if d.ProjectID == p.ID && d.StatusCode != 401 {
 				t.Errorf("a tokenless delivery got %d, want 401", d.StatusCode)
 			}
 		}
-		if runs := e.runs(p.ID); len(runs) != 0 {
+		if runs := e.Runs(p.ID); len(runs) != 0 {
 			t.Fatalf("tokenless deliveries started runs: %+v", runs)
 		}
 		// A wrong token (not a missing one) earns nothing.
-		q, err := e.sim.AddProject(e.ctx, gitlabsim.ProjectSpec{Namespace: "demo", Path: "typo", Visibility: gitlabsim.Public,
+		q, err := e.Sim.AddProject(e.Context(), gitlabsim.ProjectSpec{Namespace: "demo", Path: "typo", Visibility: gitlabsim.Public,
 			DefaultBranch: "main", Files: projectFiles})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.sim.AddHook(q.ID, gitlabsim.HookSpec{URL: e.up.URL + "/api/webhooks/gitlab", Token: "wrong", MergeRequestsEvents: true}); err != nil {
+		if _, err := e.Sim.AddHook(q.ID, gitlabsim.HookSpec{URL: e.URL + "/api/webhooks/gitlab", Token: "wrong", MergeRequestsEvents: true}); err != nil {
 			t.Fatal(err)
 		}
 		e.openMR(q, "alice", "x")
-		if err := e.sim.WaitDeliveries(e.ctx); err != nil {
+		if err := e.Sim.WaitDeliveries(e.Context()); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(300 * time.Millisecond)
-		if is := e.sim.Issues(q.ID); len(is) != 0 {
+		if is := e.Sim.Issues(q.ID); len(is) != 0 {
 			t.Fatalf("a wrong token earned a setup issue: %+v", is)
 		}
 	})
@@ -65,31 +64,31 @@ func TestTokenlessDeliveryFromAnAllowedNamespaceGetsOneSetupIssue(t *testing.T) 
 
 func TestProjectOutsideTheAllowListGetsOneExplanation(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, dbURL string) {
-		e := newEnvWith(t, dbURL, envOptions{}, allowDemo)
-		g, err := e.sim.AddGroup(gitlabsim.GroupSpec{Path: "elsewhere", Name: "Elsewhere"})
+		e := newEnvWith(t, dbURL, stacktest.Options{Configure: allowDemo})
+		g, err := e.Sim.AddGroup(gitlabsim.GroupSpec{Path: "elsewhere", Name: "Elsewhere"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := e.sim.AddGroupMember(g.ID, e.seed.Bot.ID, gitlabsim.Developer); err != nil {
+		if err := e.Sim.AddGroupMember(g.ID, e.Seed.Bot.ID, gitlabsim.Developer); err != nil {
 			t.Fatal(err)
 		}
-		p, err := e.sim.AddProject(e.ctx, gitlabsim.ProjectSpec{Namespace: "elsewhere", Path: "pkg", Visibility: gitlabsim.Public,
+		p, err := e.Sim.AddProject(e.Context(), gitlabsim.ProjectSpec{Namespace: "elsewhere", Path: "pkg", Visibility: gitlabsim.Public,
 			DefaultBranch: "main", Files: projectFiles})
 		if err != nil {
 			t.Fatal(err)
 		}
-		e.hook(p.ID)
+		e.Hook(p.ID)
 		mr := e.openMR(p, "alice", "feature")
-		if _, err := e.sim.PushCommits(e.ctx, p.ID, "feature", "alice", gitlabsim.CommitSpec{Message: "again",
+		if _, err := e.Sim.PushCommits(e.Context(), p.ID, "feature", "alice", gitlabsim.CommitSpec{Message: "again",
 			Changes: []gitlabsim.FileChange{{Path: "README", Content: "again\n"}}}); err != nil {
 			t.Fatal(err)
 		}
-		e.eventually("one explanation", func() (bool, string) {
-			notes := e.notesBy(p.ID, mr.IID, e.seed.Bot.ID)
+		e.Eventually("one explanation", func() (bool, string) {
+			notes := e.notesBy(p.ID, mr.IID, e.Seed.Bot.ID)
 			return len(notes) == 1 && strings.Contains(notes[0], "not in the list of namespaces"), fmt.Sprint(notes)
 		})
 		time.Sleep(300 * time.Millisecond)
-		if n := len(e.notesBy(p.ID, mr.IID, e.seed.Bot.ID)); n != 1 {
+		if n := len(e.notesBy(p.ID, mr.IID, e.Seed.Bot.ID)); n != 1 {
 			t.Fatalf("%d explanations, want 1", n)
 		}
 		if st := e.statuses(p.ID, mr.HeadSHA); len(st) != 0 {
@@ -100,22 +99,22 @@ func TestProjectOutsideTheAllowListGetsOneExplanation(t *testing.T) {
 
 func TestBrokenConfigGetsOneCommentWithFileLineAndColumn(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, dbURL string) {
-		e := newEnv(t, dbURL, envOptions{})
+		e := newEnv(t, dbURL)
 		broken := map[string]string{
 			".packit.yaml": "specfile_path: pkg.spec\nsynced_files:\n  - pkg.spec\njobs:\n  - job: copr_build\n    trigger: pull_request\n",
 			"pkg.spec":     "Name: pkg\n",
 		}
-		p := e.project("broken", broken)
+		p := e.Project("broken", broken)
 		mr := e.openMR(p, "alice", "feature")
-		e.eventually("a config error comment", func() (bool, string) {
-			notes := e.notesBy(p.ID, mr.IID, e.seed.Bot.ID)
+		e.Eventually("a config error comment", func() (bool, string) {
+			notes := e.notesBy(p.ID, mr.IID, e.Seed.Bot.ID)
 			return len(notes) == 1 && strings.Contains(notes[0], "`.packit.yaml` line 2, column 1") &&
 				strings.Contains(notes[0], "synced\\_files"), fmt.Sprint(notes)
 		})
 		if st := e.statuses(p.ID, mr.HeadSHA); len(st) != 0 {
 			t.Fatalf("a broken config produced statuses: %v", st)
 		}
-		runs := e.runs(p.ID)
+		runs := e.Runs(p.ID)
 		if len(runs) != 1 || runs[0].State != store.RunConfigError {
 			t.Fatalf("runs %+v", runs)
 		}
@@ -124,18 +123,18 @@ func TestBrokenConfigGetsOneCommentWithFileLineAndColumn(t *testing.T) {
 
 func TestNewCommitsCancelHeldJobsOfTheOldCommit(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, dbURL string) {
-		e := newEnv(t, dbURL, envOptions{})
-		p := e.project("pkg", projectFiles)
-		e.user("mallory", 0)
+		e := newEnv(t, dbURL)
+		p := e.Project("pkg", projectFiles)
+		e.User("mallory", 0)
 		fork, mr := e.forkMR(p, "mallory")
-		if err := e.sim.AddProjectMember(fork.ID, e.seed.Bot.ID, gitlabsim.Developer); err != nil {
+		if err := e.Sim.AddProjectMember(fork.ID, e.Seed.Bot.ID, gitlabsim.Developer); err != nil {
 			t.Fatal(err)
 		}
-		e.eventually("held", func() (bool, string) {
+		e.Eventually("held", func() (bool, string) {
 			st := e.statuses(fork.ID, mr.HeadSHA)
 			return len(st) == 2 && st["rpm-build:fedora-rawhide-x86_64"] == "pending", fmt.Sprint(st)
 		})
-		if _, err := e.sim.PushCommits(e.ctx, fork.ID, "fix", "mallory", gitlabsim.CommitSpec{Message: "more",
+		if _, err := e.Sim.PushCommits(e.Context(), fork.ID, "fix", "mallory", gitlabsim.CommitSpec{Message: "more",
 			Changes: []gitlabsim.FileChange{{Path: "README", Content: "more\n"}}}); err != nil {
 			t.Fatal(err)
 		}
@@ -151,19 +150,19 @@ func TestNewCommitsCancelHeldJobsOfTheOldCommit(t *testing.T) {
 
 func TestCommandOnACommitIsAnsweredOnTheCommit(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, dbURL string) {
-		e := newEnv(t, dbURL, envOptions{})
-		p := e.project("pkg", projectFiles)
-		sha, err := e.sim.BranchHead(e.ctx, p.ID, "main")
+		e := newEnv(t, dbURL)
+		p := e.Project("pkg", projectFiles)
+		sha, err := e.Sim.BranchHead(e.Context(), p.ID, "main")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.sim.AddCommitNote(e.ctx, p.ID, sha, "alice", "/packit build"); err != nil {
+		if _, err := e.Sim.AddCommitNote(e.Context(), p.ID, sha, "alice", "/packit build"); err != nil {
 			t.Fatal(err)
 		}
-		e.eventually("an answer on the commit", func() (bool, string) {
+		e.Eventually("an answer on the commit", func() (bool, string) {
 			var bodies []string
-			for _, n := range e.sim.CommitNotes(p.ID, sha) {
-				if n.AuthorID == e.seed.Bot.ID {
+			for _, n := range e.Sim.CommitNotes(p.ID, sha) {
+				if n.AuthorID == e.Seed.Bot.ID {
 					bodies = append(bodies, n.Body)
 				}
 			}

@@ -28,17 +28,17 @@ type recordedResponse struct {
 	body         []byte
 }
 
-// responseRecorder wraps upbuild's handler and keeps a copy of every
-// response body it writes, whoever asked: GitLab's deliveries or the test.
+// responseRecorder keeps a copy of every response body upbuild's handler
+// writes, whoever asked: GitLab's deliveries or the test.
 type responseRecorder struct {
-	next http.Handler
 	mu   sync.Mutex
 	seen []recordedResponse
 }
 
-func (rr *responseRecorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// serve has upbuild's handler (next) answer r, and records the answer.
+func (rr *responseRecorder) serve(next http.Handler, w http.ResponseWriter, r *http.Request) {
 	cw := &copyingWriter{ResponseWriter: w, status: http.StatusOK}
-	rr.next.ServeHTTP(cw, r)
+	next.ServeHTTP(cw, r)
 	rr.mu.Lock()
 	defer rr.mu.Unlock()
 	rr.seen = append(rr.seen, recordedResponse{method: r.Method, path: r.URL.Path, status: cw.status, body: cw.body.Bytes()})
@@ -70,53 +70,31 @@ func (c *copyingWriter) Write(p []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the real writer (flushes, deadlines).
 func (c *copyingWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
 
-// recordResponses puts a recorder in front of the running upbuild. A restart
-// (e.start) replaces it, so scenarios that use it do not restart.
+// recordResponses puts a recorder in front of upbuild, for this run and
+// any restart.
 func (e *env) recordResponses() *responseRecorder {
 	e.t.Helper()
-	cur := e.handler.Load()
-	if cur == nil {
-		e.t.Fatal("upbuild is not running")
-	}
-	rr := &responseRecorder{next: *cur}
-	var h http.Handler = rr
-	e.handler.Store(&h)
+	rr := &responseRecorder{}
+	e.Intercept(func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { rr.serve(next, w, r) })
+	})
 	return rr
-}
-
-// tokenManager is the hooktoken manager a maintainer's CLI would use.
-func (e *env) tokenManager() *hooktoken.Manager {
-	e.t.Helper()
-	ring, _, err := token.LoadOrCreateKeyring(e.cfg.KeyFile)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	inst, err := token.NormalizeInstanceURL(e.cfg.Instances[0].URL)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return &hooktoken.Manager{Store: e.srv.Store(), Keyring: ring, PublicURL: e.cfg.PublicURL, Instances: []string{inst}}
 }
 
 // projectScope is the token scope of one simulator project.
 func (e *env) projectScope(p gitlabsim.Project) token.Scope {
-	e.t.Helper()
-	inst, err := token.NormalizeInstanceURL(e.cfg.Instances[0].URL)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return token.Scope{Kind: token.ScopeProject, Instance: inst, Path: p.PathWithNamespace}
+	return token.Scope{Kind: token.ScopeProject, Instance: e.Instance, Path: p.PathWithNamespace}
 }
 
 // hookIssued is e.hook that hands back what was issued, and can ask for a
 // signing token, which the simulator's hook then signs deliveries with.
 func (e *env) hookIssued(p gitlabsim.Project, signing bool) hooktoken.Issued {
 	e.t.Helper()
-	issued, err := e.tokenManager().Issue(e.ctx, e.projectScope(p), signing, "e2e")
+	issued, err := e.Tokens().Issue(e.Context(), e.projectScope(p), signing, "e2e")
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	if _, err := e.sim.AddHook(p.ID, gitlabsim.HookSpec{URL: issued.WebhookURL, Token: issued.Token, SigningToken: issued.SigningSecret,
+	if _, err := e.Sim.AddHook(p.ID, gitlabsim.HookSpec{URL: issued.WebhookURL, Token: issued.Token, SigningToken: issued.SigningSecret,
 		TagPushEvents: true, MergeRequestsEvents: true, NoteEvents: true, ReleasesEvents: true}); err != nil {
 		e.t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"upbuild.dev/upbuild/internal/exec"
 	"upbuild.dev/upbuild/internal/gitlabsim"
 	"upbuild.dev/upbuild/internal/hooktoken"
+	"upbuild.dev/upbuild/internal/stacktest"
 	"upbuild.dev/upbuild/internal/store"
 	"upbuild.dev/upbuild/internal/testdb"
 	"upbuild.dev/upbuild/internal/token"
@@ -38,17 +39,14 @@ const envDumpingTests = "tests:\n" +
 func TestNoSecretLeaksAfterAFullScenario(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, dbURL string) {
 		adminToken := randomText(t)
-		e := newEnvWith(t, dbURL, envOptions{}, func(e *env) {
-			allowDemo(e)
-			e.envVars["UPBUILD_ADMIN_TOKEN"] = adminToken
-		})
+		e := newEnvWith(t, dbURL, stacktest.Options{Configure: allowDemo, AdminToken: adminToken})
 		rec := e.recordResponses()
 		var issued []hooktoken.Issued
 		type mrRef struct{ projectID, iid int64 }
 		var mrs []mrRef
 		var projects []int64
 		addProject := func(path string, files map[string]string) gitlabsim.Project {
-			p, err := e.sim.AddProject(e.ctx, gitlabsim.ProjectSpec{Namespace: "demo", Path: path, Visibility: gitlabsim.Public,
+			p, err := e.Sim.AddProject(e.Context(), gitlabsim.ProjectSpec{Namespace: "demo", Path: path, Visibility: gitlabsim.Public,
 				DefaultBranch: "main", Files: files})
 			if err != nil {
 				t.Fatal(err)
@@ -56,16 +54,16 @@ func TestNoSecretLeaksAfterAFullScenario(t *testing.T) {
 			projects = append(projects, p.ID)
 			return p
 		}
-		dave := e.user("dave", gitlabsim.Developer)
-		gus := e.user("gus", gitlabsim.Guest)
-		e.user("mallory", 0)
+		dave := e.User("dave", gitlabsim.Developer)
+		gus := e.User("gus", gitlabsim.Guest)
+		e.User("mallory", 0)
 
 		// A real build whose tests print the sandbox's environment.
 		files := helloFiles(helloSpec)
 		files[".upbuild.yaml"] = envDumpingTests
 		greeter := addProject("greeter", files)
 		issued = append(issued, e.hookIssued(greeter, false))
-		if _, err := e.sim.CreateTag(e.ctx, greeter.ID, "alice", "v1.0", "main", "release 1.0"); err != nil {
+		if _, err := e.Sim.CreateTag(e.Context(), greeter.ID, "alice", "v1.0", "main", "release 1.0"); err != nil {
 			t.Fatal(err)
 		}
 		build := e.openMR(greeter, "alice", "feature")
@@ -88,15 +86,15 @@ func TestNoSecretLeaksAfterAFullScenario(t *testing.T) {
 		fork, forkMR := e.forkMR(pkg, "mallory")
 		projects = append(projects, fork.ID)
 		mrs = append(mrs, mrRef{pkg.ID, forkMR.IID})
-		if err := e.sim.AddProjectMember(fork.ID, e.seed.Bot.ID, gitlabsim.Developer); err != nil {
+		if err := e.Sim.AddProjectMember(fork.ID, e.Seed.Bot.ID, gitlabsim.Developer); err != nil {
 			t.Fatal(err)
 		}
-		e.eventually("the fork's jobs held for approval", func() (bool, string) {
+		e.Eventually("the fork's jobs held for approval", func() (bool, string) {
 			st := e.statuses(fork.ID, forkMR.HeadSHA)
 			return len(st) == 2 && st["rpm-build:fedora-rawhide-x86_64"] == "pending" &&
-				contains(e.notesBy(pkg.ID, forkMR.IID, e.seed.Bot.ID), "/packit approve"), fmt.Sprint(st)
+				contains(e.notesBy(pkg.ID, forkMR.IID, e.Seed.Bot.ID), "/packit approve"), fmt.Sprint(st)
 		})
-		if _, err := e.sim.AddNote(e.ctx, pkg.ID, forkMR.IID, dave.Username, "/packit approve"); err != nil {
+		if _, err := e.Sim.AddNote(e.Context(), pkg.ID, forkMR.IID, dave.Username, "/packit approve"); err != nil {
 			t.Fatal(err)
 		}
 		e.allFinal(fork.ID, forkMR.HeadSHA, 2)
@@ -106,12 +104,12 @@ func TestNoSecretLeaksAfterAFullScenario(t *testing.T) {
 			{dave.Username, "/packit biuld", `did you mean "build"`},
 			{gus.Username, "/packit help", "retest-failed"},
 		} {
-			if _, err := e.sim.AddNote(e.ctx, pkg.ID, forkMR.IID, c.who, c.body); err != nil {
+			if _, err := e.Sim.AddNote(e.Context(), pkg.ID, forkMR.IID, c.who, c.body); err != nil {
 				t.Fatal(err)
 			}
 			if c.answer != "" {
-				e.eventually("an answer to "+c.body, func() (bool, string) {
-					notes := e.notesBy(pkg.ID, forkMR.IID, e.seed.Bot.ID)
+				e.Eventually("an answer to "+c.body, func() (bool, string) {
+					notes := e.notesBy(pkg.ID, forkMR.IID, e.Seed.Bot.ID)
 					return contains(notes, c.answer), fmt.Sprint(notes)
 				})
 			}
@@ -119,27 +117,27 @@ func TestNoSecretLeaksAfterAFullScenario(t *testing.T) {
 
 		// A hook without a token in an allow-listed namespace: a setup issue.
 		newcomer := addProject("newcomer", projectFiles)
-		if _, err := e.sim.AddHook(newcomer.ID, gitlabsim.HookSpec{URL: e.up.URL + "/api/webhooks/gitlab", MergeRequestsEvents: true}); err != nil {
+		if _, err := e.Sim.AddHook(newcomer.ID, gitlabsim.HookSpec{URL: e.URL + "/api/webhooks/gitlab", MergeRequestsEvents: true}); err != nil {
 			t.Fatal(err)
 		}
 		e.openMR(newcomer, "alice", "one")
-		e.eventually("a setup issue", func() (bool, string) {
-			is := e.sim.Issues(newcomer.ID)
+		e.Eventually("a setup issue", func() (bool, string) {
+			is := e.Sim.Issues(newcomer.ID)
 			return len(is) == 1, fmt.Sprint(is)
 		})
 
 		// A revoked token: its deliveries are refused.
 		revoked := addProject("revoked", projectFiles)
 		issued = append(issued, e.hookIssued(revoked, true))
-		if n, err := e.tokenManager().Revoke(e.ctx, e.projectScope(revoked)); err != nil || n != 1 {
+		if n, err := e.Tokens().Revoke(e.Context(), e.projectScope(revoked)); err != nil || n != 1 {
 			t.Fatalf("revoke: %d tokens, %v", n, err)
 		}
 		revokedMR := e.openMR(revoked, "alice", "feature")
 		mrs = append(mrs, mrRef{revoked.ID, revokedMR.IID})
-		if err := e.sim.WaitDeliveries(e.ctx); err != nil {
+		if err := e.Sim.WaitDeliveries(e.Context()); err != nil {
 			t.Fatal(err)
 		}
-		for _, d := range e.sim.Deliveries() {
+		for _, d := range e.Sim.Deliveries() {
 			if d.ProjectID == revoked.ID && d.StatusCode != http.StatusUnauthorized {
 				t.Errorf("a delivery with a revoked token got %d, want 401", d.StatusCode)
 			}
@@ -150,8 +148,8 @@ func TestNoSecretLeaksAfterAFullScenario(t *testing.T) {
 		jobLogs := 0
 		var jobIDs []int64
 		for _, pid := range projects {
-			for _, r := range e.runs(pid) {
-				js, err := e.srv.Store().RunJobs(e.ctx, r.ID)
+			for _, r := range e.Runs(pid) {
+				js, err := e.Server.Store().RunJobs(e.Context(), r.ID)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -162,8 +160,8 @@ func TestNoSecretLeaksAfterAFullScenario(t *testing.T) {
 		}
 		sawEnv := false
 		for _, id := range jobIDs {
-			base := fmt.Sprintf("%s/api/v1/jobs/%d", e.up.URL, id)
-			e.get(t, fmt.Sprintf("%s/jobs/%d", e.up.URL, id))
+			base := fmt.Sprintf("%s/api/v1/jobs/%d", e.URL, id)
+			e.get(t, fmt.Sprintf("%s/jobs/%d", e.URL, id))
 			if code, log := e.get(t, base+"/log"); code == http.StatusOK {
 				jobLogs++
 				sawEnv = sawEnv || strings.Contains(log, "UPBUILD_RPMS_DIR=")
@@ -181,20 +179,20 @@ func TestNoSecretLeaksAfterAFullScenario(t *testing.T) {
 				t.Fatalf("artifacts of job %d: %v", id, err)
 			}
 			for _, a := range arts.Artifacts {
-				e.get(t, e.up.URL+a.URL)
+				e.get(t, e.URL+a.URL)
 			}
 		}
 		if !sawEnv {
 			t.Fatal("no job log shows the sandbox's environment; the scan of job logs would prove nothing")
 		}
 		for _, path := range []string{"/api/v1/deliveries?limit=500", "/api/v1/rejections", "/metrics", "/healthz", "/readyz"} {
-			e.getAs(t, e.up.URL+path, adminToken)
-			e.get(t, e.up.URL+path)
+			e.getAs(t, e.URL+path, adminToken)
+			e.get(t, e.URL+path)
 		}
 
 		// The secrets.
-		secrets := []namedSecret{{"bot token", []byte(e.envVars["BOT_TOKEN"])}, {"admin token", []byte(adminToken)}}
-		keys, err := serviceKeys(e.cfg.KeyFile)
+		secrets := []namedSecret{{"bot token", []byte(e.Seed.Bot.Token)}, {"admin token", []byte(adminToken)}}
+		keys, err := serviceKeys(e.Config.KeyFile)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -217,7 +215,7 @@ func TestNoSecretLeaksAfterAFullScenario(t *testing.T) {
 		forms := encodedForms(secrets)
 		// The scan itself must see encoded secrets where they would hide.
 		canaries := []haystack{
-			{"canary log line", []byte(`{"msg":"fetch","url":"http://x/?private_token=` + url.QueryEscape(e.envVars["BOT_TOKEN"]) + `"}`)},
+			{"canary log line", []byte(`{"msg":"fetch","url":"http://x/?private_token=` + url.QueryEscape(e.Seed.Bot.Token) + `"}`)},
 			{"canary row", []byte(strings.ToUpper(hex.EncodeToString(keys[0].value)))},
 			{"canary body", []byte("Basic " + base64.RawURLEncoding.EncodeToString([]byte(issued[0].Token)))},
 		}
@@ -238,35 +236,35 @@ func TestNoSecretLeaksAfterAFullScenario(t *testing.T) {
 			stacks = append(stacks, haystack{where, []byte(text)})
 		}
 		for _, m := range mrs {
-			for _, n := range e.sim.Notes(m.projectID, m.iid) {
+			for _, n := range e.Sim.Notes(m.projectID, m.iid) {
 				addText(fmt.Sprintf("note %d on !%d of project %d", n.ID, m.iid, m.projectID), n.Body)
 			}
 		}
 		for _, pid := range projects {
-			for _, is := range e.sim.Issues(pid) {
+			for _, is := range e.Sim.Issues(pid) {
 				addText(fmt.Sprintf("issue #%d of project %d", is.IID, pid), is.Title+"\n"+is.Description)
 			}
 		}
 		commits := map[string]bool{}
-		for _, tr := range e.sim.StatusTransitions() {
+		for _, tr := range e.Sim.StatusTransitions() {
 			key := fmt.Sprintf("project %d commit %s", tr.ProjectID, tr.SHA[:8])
 			if commits[key] {
 				continue
 			}
 			commits[key] = true
-			for _, st := range e.sim.Statuses(tr.ProjectID, tr.SHA) {
+			for _, st := range e.Sim.Statuses(tr.ProjectID, tr.SHA) {
 				addText(fmt.Sprintf("status %s on %s", st.Name, key), st.Name+"\n"+st.Description+"\n"+st.TargetURL)
 			}
-			for _, n := range e.sim.CommitNotes(tr.ProjectID, tr.SHA) {
+			for _, n := range e.Sim.CommitNotes(tr.ProjectID, tr.SHA) {
 				addText(fmt.Sprintf("commit note %d on %s", n.ID, key), n.Body)
 			}
 		}
-		e.stop()
-		logLines := strings.Split(e.logs.String(), "\n")
+		e.Stop()
+		logLines := strings.Split(e.Logs(), "\n")
 		for i, line := range logLines {
 			stacks = append(stacks, haystack{fmt.Sprintf("log line %d", i+1), []byte(line)})
 		}
-		st, err := store.Open(e.ctx, dbURL)
+		st, err := store.Open(e.Context(), dbURL)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -275,12 +273,12 @@ func TestNoSecretLeaksAfterAFullScenario(t *testing.T) {
 				t.Errorf("close store: %v", err)
 			}
 		})
-		cells, rowCounts, err := databaseRows(e.ctx, st)
+		cells, rowCounts, err := databaseRows(e.Context(), st)
 		if err != nil {
 			t.Fatal(err)
 		}
 		stacks = append(stacks, cells...)
-		dataFiles := dataDirFiles(t, e.dataDir, e.cfg.KeyFile)
+		dataFiles := dataDirFiles(t, e.Config.DataDir, e.Config.KeyFile)
 		stacks = append(stacks, dataFiles...)
 
 		rows := 0
@@ -308,7 +306,7 @@ func TestNoSecretLeaksAfterAFullScenario(t *testing.T) {
 // getAs is e.get with the admin token.
 func (e *env) getAs(t *testing.T, url, adminToken string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(e.ctx, http.MethodGet, url, nil)
+	req, err := http.NewRequestWithContext(e.Context(), http.MethodGet, url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
