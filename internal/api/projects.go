@@ -316,41 +316,53 @@ func (a *API) visibleProject(w http.ResponseWriter, r *http.Request) (store.Proj
 		return store.ProjectRef{}, false
 	}
 	what := "project " + strconv.FormatInt(id, 10)
-	instance, err := a.projectInstance(r, id)
-	var ambiguous *ambiguousError
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		notVisible(w, what)
-		return store.ProjectRef{}, false
-	case errors.As(err, &ambiguous), errors.Is(err, token.ErrBadURL):
+	instances, err := a.projectInstances(r, id)
+	if errors.Is(err, token.ErrBadURL) {
 		writeJSON(w, http.StatusBadRequest, apiError{err.Error()})
-		return store.ProjectRef{}, false
-	case err != nil:
-		a.unavailable(w, "find project instance", err)
-		return store.ProjectRef{}, false
-	}
-	proj, err := a.Store.Project(r.Context(), instance, id)
-	if errors.Is(err, store.ErrNotFound) {
-		notVisible(w, what)
 		return store.ProjectRef{}, false
 	}
 	if err != nil {
-		a.unavailable(w, "load project", err)
+		a.unavailable(w, "find project instance", err)
 		return store.ProjectRef{}, false
 	}
-	allowed, err := a.Access.Allowed(r.Context(), r, guarded(proj), access.SeePrivate)
-	switch {
-	case err != nil:
-		a.accessUnknown(w, err)
-		return store.ProjectRef{}, false
-	case !allowed:
+	// Only the projects the caller may see count: whether a project with
+	// this ID exists elsewhere, and where, is not theirs to learn.
+	var visible []store.ProjectRef
+	for _, instance := range instances {
+		proj, err := a.Store.Project(r.Context(), instance, id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			a.unavailable(w, "load project", err)
+			return store.ProjectRef{}, false
+		}
+		allowed, err := a.Access.Allowed(r.Context(), r, guarded(proj), access.SeePrivate)
+		if err != nil {
+			a.accessUnknown(w, err)
+			return store.ProjectRef{}, false
+		}
+		if allowed {
+			visible = append(visible, proj)
+		}
+	}
+	switch len(visible) {
+	case 0:
 		notVisible(w, what)
 		return store.ProjectRef{}, false
+	case 1:
+		return visible[0], true
 	}
-	return proj, true
+	ambiguous := &ambiguousError{id: id}
+	for _, p := range visible {
+		ambiguous.instances = append(ambiguous.instances, p.Instance)
+	}
+	writeJSON(w, http.StatusBadRequest, apiError{ambiguous.Error()})
+	return store.ProjectRef{}, false
 }
 
-// ambiguousError is a project ID that upbuild knows on several instances.
+// ambiguousError is a project ID that the caller may see on several
+// instances.
 type ambiguousError struct {
 	id        int64
 	instances []string
@@ -361,26 +373,22 @@ func (e *ambiguousError) Error() string {
 		e.id, strings.Join(e.instances, ", "))
 }
 
-// projectInstance is the normalised ?instance=, or without one the only
-// instance that has a project with this ID.
-func (a *API) projectInstance(r *http.Request, id int64) (string, error) {
+// projectInstances are the instances to look for project id on: the
+// normalised ?instance=, or without one every instance upbuild knows a
+// project with this ID on, in order.
+func (a *API) projectInstances(r *http.Request, id int64) ([]string, error) {
 	if raw := r.URL.Query().Get("instance"); raw != "" {
 		instance, err := token.NormalizeInstanceURL(raw)
 		if err != nil {
-			return "", fmt.Errorf("instance must be a GitLab base URL such as https://gitlab.com: %w", err)
+			return nil, fmt.Errorf("instance must be a GitLab base URL such as https://gitlab.com: %w", err)
 		}
-		return instance, nil
+		return []string{instance}, nil
 	}
 	instances, err := a.Store.ProjectInstances(r.Context(), id)
-	switch {
-	case err != nil:
-		return "", err
-	case len(instances) == 0:
-		return "", store.ErrNotFound
-	case len(instances) > 1:
-		return "", &ambiguousError{id: id, instances: instances}
+	if err != nil {
+		return nil, fmt.Errorf("instances of project %d: %w", id, err)
 	}
-	return instances[0], nil
+	return instances, nil
 }
 
 // memberProject is visibleProject for what only the project's members
