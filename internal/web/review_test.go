@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"html"
 	"io"
 	"net/http"
 	"net/url"
@@ -105,6 +106,38 @@ func TestRerunOfAnOldRunKeepsTheProjectsCurrentVisibilityAndPath(t *testing.T) {
 		if status, body, _ := reviewDo(t, st, nil, true, http.MethodGet, project, nil); status != http.StatusOK ||
 			!strings.Contains(body, "<h1>demo/now-private</h1>") {
 			t.Errorf("after the re-run, the project page does not head itself with its current path (status %d):\n%s", status, body)
+		}
+	})
+}
+
+// The settings form is capped (the fallback config is its bulk), for
+// signed-in members as for the operator: the CSRF check must not read the
+// body first with Go's 10 MB default.
+func TestSettingsFormOverTheCapIsRefusedUnread(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		st := reviewStack(t, dbURL)
+		p := st.Seed.Project
+		if _, err := st.Server.Store().ApplyPlan(st.Context(), store.Plan{Run: &store.Run{Instance: st.Instance, ProjectID: p.ID,
+			ProjectPath: p.PathWithNamespace, SourceProjectID: p.ID, Trigger: "commit", RunKey: "review|settings",
+			SHA: strings.Repeat("c", 40), Ref: "main", State: store.RunFinished, Visibility: "public"}}, nil); err != nil {
+			t.Fatal(err)
+		}
+		u, err := url.Parse(st.Instance)
+		if err != nil {
+			t.Fatal(err)
+		}
+		page := "/settings/" + u.Host + "/" + p.PathWithNamespace
+		alice := st.SignIn(st.Seed.Maintainer.Username)
+		status, body, _ := reviewDo(t, st, alice, false, http.MethodGet, page, nil)
+		csrf := csrfRe.FindStringSubmatch(body)
+		if status != http.StatusOK || csrf == nil || !strings.Contains(body, `name="version" value="0"`) {
+			t.Fatalf("the maintainer's settings page: %d\n%s", status, body)
+		}
+		huge := url.Values{"csrf": {html.UnescapeString(csrf[1])}, "version": {"0"},
+			"fallback_config": {strings.Repeat("# padding\n", 200_000)}}
+		status, body, _ = reviewDo(t, st, alice, false, http.MethodPost, page, huge)
+		if status != http.StatusBadRequest || !strings.Contains(body, "larger than") {
+			t.Fatalf("a 2 MB settings form: %d %.200s, want 400 saying it is too large", status, body)
 		}
 	})
 }

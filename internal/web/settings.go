@@ -175,6 +175,13 @@ func (p *Pages) newSettingsView(r *http.Request, proj store.ProjectRef, canEdit 
 }
 
 func (p *Pages) settingsPost(w http.ResponseWriter, r *http.Request) {
+	// The cap goes on before anything reads the body: CheckCSRF reads the
+	// form too, and would read it with Go's 10 MB default.
+	r.Body = http.MaxBytesReader(w, r.Body, maxSettingsForm)
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "The form could not be read: it is malformed or larger than "+strconv.Itoa(maxSettingsForm)+" bytes.", http.StatusBadRequest)
+		return
+	}
 	if err := p.Access.CheckCSRF(r); err != nil {
 		http.Error(w, err.Error(), http.StatusForbidden)
 		return
@@ -186,11 +193,6 @@ func (p *Pages) settingsPost(w http.ResponseWriter, r *http.Request) {
 	if !canEdit {
 		http.Error(w, "Changing a project's settings needs the Maintainer role or higher on it in GitLab. "+
 			"You can see them, but not change them.", http.StatusForbidden)
-		return
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxSettingsForm)
-	if err := r.ParseForm(); err != nil {
-		http.Error(w, "The form could not be read: it is malformed or larger than "+strconv.Itoa(maxSettingsForm)+" bytes.", http.StatusBadRequest)
 		return
 	}
 	ctx := r.Context()
