@@ -144,7 +144,13 @@ func (g *Guard) callback(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: signInCookie, Value: "", Path: "/signin/callback", MaxAge: -1,
 		Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	if e := q.Get("error"); e != "" {
-		http.Error(w, "GitLab did not sign you in ("+e+"). Sign in again from any page of this service.", http.StatusForbidden)
+		// Anyone can craft this URL: repeat an OAuth error code, never
+		// free text that would read as upbuild's own words.
+		msg := "GitLab did not sign you in"
+		if oauthErrorCode(e) {
+			msg += " (" + e + ")"
+		}
+		http.Error(w, msg+". Sign in again from any page of this service.", http.StatusForbidden)
 		return
 	}
 	state, code := q.Get("state"), q.Get("code")
@@ -197,6 +203,20 @@ func (g *Guard) callback(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: sessionValue, Path: "/", MaxAge: int(g.opts.SessionTTL.Seconds()),
 		Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	http.Redirect(w, r, safeReturn(login.ReturnTo), http.StatusSeeOther)
+}
+
+// oauthErrorCode says whether e looks like an OAuth2 error code
+// (access_denied, invalid_scope ...).
+func oauthErrorCode(e string) bool {
+	if len(e) > 64 {
+		return false
+	}
+	for _, c := range e {
+		if (c < 'a' || c > 'z') && c != '_' {
+			return false
+		}
+	}
+	return true
 }
 
 // gitlabUser is the part of GET /api/v4/user that names the person.
