@@ -298,6 +298,13 @@ func (s *Stack) Tokens() *hooktoken.Manager {
 // and returns what was issued.
 func (s *Stack) Hook(projectID int64) hooktoken.Issued {
 	s.t.Helper()
+	return s.HookEvents(projectID, gitlabsim.HookSpec{TagPushEvents: true, MergeRequestsEvents: true, NoteEvents: true, ReleasesEvents: true})
+}
+
+// HookEvents is Hook for the events events asks for (pushes always come);
+// its URL and token are upbuild's.
+func (s *Stack) HookEvents(projectID int64, events gitlabsim.HookSpec) hooktoken.Issued {
+	s.t.Helper()
 	p, err := s.Sim.Project(projectID)
 	if err != nil {
 		s.t.Fatalf("project %d: %v", projectID, err)
@@ -306,8 +313,8 @@ func (s *Stack) Hook(projectID int64) hooktoken.Issued {
 	if err != nil {
 		s.t.Fatalf("issue a webhook token: %v", err)
 	}
-	if _, err := s.Sim.AddHook(projectID, gitlabsim.HookSpec{URL: issued.WebhookURL, Token: issued.Token, TagPushEvents: true,
-		MergeRequestsEvents: true, NoteEvents: true, ReleasesEvents: true}); err != nil {
+	events.URL, events.Token = issued.WebhookURL, issued.Token
+	if _, err := s.Sim.AddHook(projectID, events); err != nil {
 		s.t.Fatalf("add the webhook: %v", err)
 	}
 	return issued
