@@ -6,21 +6,17 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"upbuild.dev/upbuild/internal/config"
 	"upbuild.dev/upbuild/internal/gitlabsim"
 	"upbuild.dev/upbuild/internal/hooktoken"
-	"upbuild.dev/upbuild/internal/server"
+	"upbuild.dev/upbuild/internal/stacktest"
 	"upbuild.dev/upbuild/internal/store"
 	"upbuild.dev/upbuild/internal/token"
 )
@@ -40,38 +36,14 @@ jobs:
     targets: [fedora-rawhide-x86_64]
 `
 
-// syncBuffer is a log sink shared by goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // env is the GitLab simulator and a real upbuild server listening on
-// loopback through server.Serve, so the http.Server's own limits (header
-// timeout, header size) are the ones under test.
+// loopback through server.Serve (stacktest's Options.Serve), so the
+// http.Server's own limits (header timeout, header size) are the ones
+// under test.
 type env struct {
+	*stacktest.Stack
 	t       *testing.T
-	ctx     context.Context
-	sim     *gitlabsim.Simulator
-	seed    gitlabsim.Seeded
-	url     string // upbuild's base URL
 	addr    string // upbuild's host:port
-	store   *store.Store
-	tokens  *hooktoken.Manager
-	inst    string // the simulator's normalised instance URL
-	logs    *syncBuffer
 	project gitlabsim.Project
 	token   string // the hooked project's webhook token
 	// mrBody and pushBody are deliveries the simulator really sent for
@@ -82,56 +54,9 @@ type env struct {
 
 func newEnv(t *testing.T, dbURL string) *env {
 	t.Helper()
-	ctx := context.Background()
-	sim := gitlabsim.New(gitlabsim.Options{Dir: t.TempDir()})
-	simHTTP := httptest.NewServer(sim)
-	t.Cleanup(simHTTP.Close)
-	sim.SetBaseURL(simHTTP.URL)
-	seed, err := gitlabsim.Seed(ctx, sim)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{t: t, ctx: ctx, sim: sim, seed: seed, addr: ln.Addr().String(), logs: &syncBuffer{}}
-	e.url = "http://" + e.addr
-	vars := map[string]string{"BOT_TOKEN": seed.Bot.Token, "UPBUILD_ADMIN_TOKEN": adminToken}
-	getenv := func(k string) string { return vars[k] }
-	cfg, err := config.Load("", getenv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dataDir := filepath.Join(t.TempDir(), "data")
-	cfg.DataDir, cfg.KeyFile, cfg.DatabaseURL = dataDir, filepath.Join(dataDir, "service.keys"), dbURL
-	cfg.PublicURL = e.url
-	cfg.Instances = []config.Instance{{URL: simHTTP.URL, BotTokenEnv: "BOT_TOKEN"}}
-	cfg.TokenCacheTTL = 0
-	cfg.MaxBodyBytes = maxBodyBytes
-	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	srv, err := server.New(ctx, cfg, log, getenv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serveCtx, stop := context.WithCancel(ctx)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(serveCtx, ln) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-served; err != nil {
-			t.Errorf("upbuild stopped with: %v", err)
-		}
-	})
-	e.store = srv.Store()
-	ring, _, err := token.LoadOrCreateKeyring(cfg.KeyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if e.inst, err = token.NormalizeInstanceURL(simHTTP.URL); err != nil {
-		t.Fatal(err)
-	}
-	e.tokens = &hooktoken.Manager{Store: e.store, Keyring: ring, PublicURL: e.url, Instances: []string{e.inst}}
+	st := stacktest.Start(t, dbURL, stacktest.Options{Serve: true, AdminToken: adminToken,
+		Configure: func(cfg *config.Config) { cfg.MaxBodyBytes = maxBodyBytes }})
+	e := &env{Stack: st, t: t, addr: strings.TrimPrefix(st.URL, "http://")}
 	e.prepare()
 	return e
 }
@@ -142,7 +67,7 @@ func (e *env) prepare() {
 	e.t.Helper()
 	e.project, e.token = e.hookedProject("pkg", map[string]string{".packit.yaml": packitYAML, "pkg.spec": "Name: pkg\nVersion: 1.0\n"})
 	mr := e.openMR(e.project, "feature")
-	for _, d := range e.sim.Deliveries() {
+	for _, d := range e.Sim.Deliveries() {
 		switch {
 		case d.ProjectID != e.project.ID || d.StatusCode != http.StatusAccepted:
 		case d.Event == "Merge Request Hook":
@@ -152,10 +77,10 @@ func (e *env) prepare() {
 		}
 	}
 	if e.mrBody == nil || e.pushBody == nil {
-		e.t.Fatalf("the simulator's deliveries were not accepted: %+v\n%s", e.sim.Deliveries(), e.logs.String())
+		e.t.Fatalf("the simulator's deliveries were not accepted: %+v\n%s", e.Sim.Deliveries(), e.Logs())
 	}
 	eventually(e.t, e, "the merge request's statuses are final", func() bool {
-		sts := e.sim.Statuses(e.project.ID, mr.HeadSHA)
+		sts := e.Sim.Statuses(e.project.ID, mr.HeadSHA)
 		for _, st := range sts {
 			if st.Status == "pending" || st.Status == "running" {
 				return false
@@ -163,11 +88,11 @@ func (e *env) prepare() {
 		}
 		return len(sts) == 1
 	})
-	runs, err := e.store.Runs(e.ctx, store.RunFilter{ProjectID: e.project.ID})
+	runs, err := e.Server.Store().Runs(e.Context(), store.RunFilter{ProjectID: e.project.ID})
 	if err != nil || len(runs) != 1 {
 		e.t.Fatalf("runs %+v, %v", runs, err)
 	}
-	jobs, err := e.store.RunJobs(e.ctx, runs[0].ID)
+	jobs, err := e.Server.Store().RunJobs(e.Context(), runs[0].ID)
 	if err != nil || len(jobs) == 0 {
 		e.t.Fatalf("jobs %+v, %v", jobs, err)
 	}
@@ -178,22 +103,17 @@ func (e *env) prepare() {
 // with a fresh token, as `upbuild token issue` and the GitLab UI do.
 func (e *env) hookedProject(path string, files map[string]string) (gitlabsim.Project, string) {
 	e.t.Helper()
-	p, err := e.sim.AddProject(e.ctx, gitlabsim.ProjectSpec{Namespace: "demo", Path: path, Visibility: gitlabsim.Public,
+	p, err := e.Sim.AddProject(e.Context(), gitlabsim.ProjectSpec{Namespace: "demo", Path: path, Visibility: gitlabsim.Public,
 		DefaultBranch: "main", Files: files})
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	issued := e.issue(token.Scope{Kind: token.ScopeProject, Instance: e.inst, Path: p.PathWithNamespace})
-	if _, err := e.sim.AddHook(p.ID, gitlabsim.HookSpec{URL: issued.WebhookURL, Token: issued.Token,
-		MergeRequestsEvents: true}); err != nil {
-		e.t.Fatal(err)
-	}
-	return p, issued.Token
+	return p, e.HookEvents(p.ID, gitlabsim.HookSpec{MergeRequestsEvents: true}).Token
 }
 
 func (e *env) issue(scope token.Scope) hooktoken.Issued {
 	e.t.Helper()
-	issued, err := e.tokens.Issue(e.ctx, scope, false, "hostile test")
+	issued, err := e.Tokens().Issue(e.Context(), scope, false, "hostile test")
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -204,16 +124,8 @@ func (e *env) issue(scope token.Scope) hooktoken.Issued {
 // until GitLab delivered its hooks.
 func (e *env) openMR(p gitlabsim.Project, branch string) gitlabsim.MergeRequest {
 	e.t.Helper()
-	if _, err := e.sim.PushCommits(e.ctx, p.ID, branch, e.seed.Maintainer.Username, gitlabsim.CommitSpec{Message: "change",
-		Changes: []gitlabsim.FileChange{{Path: "README", Content: "change on " + branch + "\n"}}}); err != nil {
-		e.t.Fatal(err)
-	}
-	mr, err := e.sim.OpenMergeRequest(e.ctx, gitlabsim.MergeRequestSpec{ProjectID: p.ID, SourceBranch: branch,
-		TargetBranch: "main", Title: "Change " + branch, Author: e.seed.Maintainer.Username})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if err := e.sim.WaitDeliveries(e.ctx); err != nil {
+	mr := e.OpenMR(p, e.Seed.Maintainer.Username, branch, "Change "+branch)
+	if err := e.Sim.WaitDeliveries(e.Context()); err != nil {
 		e.t.Fatal(err)
 	}
 	return mr
@@ -224,7 +136,7 @@ func eventually(t *testing.T, e *env, what string, cond func() bool) {
 	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s\nupbuild log:\n%s", what, tail(e.logs.String(), 3000))
+			t.Fatalf("timed out waiting until %s\nupbuild log:\n%s", what, tail(e.Logs(), 3000))
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
@@ -244,16 +156,16 @@ func (e *env) counts() counts {
 	e.t.Helper()
 	var c counts
 	var err error
-	if c.deliveries, err = e.store.CountDeliveries(e.ctx); err != nil {
+	if c.deliveries, err = e.Server.Store().CountDeliveries(e.Context()); err != nil {
 		e.t.Fatal(err)
 	}
-	runs, err := e.store.Runs(e.ctx, store.RunFilter{Limit: 1000})
+	runs, err := e.Server.Store().Runs(e.Context(), store.RunFilter{Limit: 1000})
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	c.runs = int64(len(runs))
 	for _, r := range runs {
-		jobs, err := e.store.RunJobs(e.ctx, r.ID)
+		jobs, err := e.Server.Store().RunJobs(e.Context(), r.ID)
 		if err != nil {
 			e.t.Fatal(err)
 		}
@@ -275,9 +187,9 @@ type answer struct {
 // request sends one request through Go's client.
 func (e *env) request(method, path string, body []byte, header http.Header) answer {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(e.ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(e.Context(), 30*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, e.url+path, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, method, e.URL+path, bytes.NewReader(body))
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -301,7 +213,7 @@ func (e *env) deliveryHeader(event string) http.Header {
 	h.Set("User-Agent", "GitLab/18.6.0")
 	h.Set("X-Gitlab-Event", event)
 	h.Set("X-Gitlab-Token", e.token)
-	h.Set("X-Gitlab-Instance", e.inst)
+	h.Set("X-Gitlab-Instance", e.Instance)
 	return h
 }
 

@@ -212,7 +212,7 @@ func hostileInputs() []hostileInput {
 			status: http.StatusUnauthorized, says: "another GitLab instance"},
 		{name: "token of another project", send: webhook(mrHook, func(t *testing.T, e *env) []byte { return e.mrBody },
 			func(e *env, h http.Header) {
-				other := e.issue(token.Scope{Kind: token.ScopeProject, Instance: e.inst, Path: "demo/someone-else"})
+				other := e.issue(token.Scope{Kind: token.ScopeProject, Instance: e.Instance, Path: "demo/someone-else"})
 				h.Set("X-Gitlab-Token", other.Token)
 			}), status: http.StatusUnauthorized, says: "another project"},
 
@@ -321,7 +321,7 @@ func slowloris(t *testing.T, e *env) answer {
 // delivery of its own. Every one must be answered, with 202 or a clean 503.
 func thousandDeliveries(t *testing.T, e *env) answer {
 	const n = 1000
-	ctx, cancel := context.WithTimeout(e.ctx, 2*time.Minute)
+	ctx, cancel := context.WithTimeout(e.Context(), 2*time.Minute)
 	defer cancel()
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	defer client.CloseIdleConnections()
@@ -334,7 +334,7 @@ func thousandDeliveries(t *testing.T, e *env) answer {
 	)
 	for i := range n {
 		wg.Go(func() {
-			req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.url+"/api/webhooks/gitlab", bytes.NewReader(e.pushBody))
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.URL+"/api/webhooks/gitlab", bytes.NewReader(e.pushBody))
 			if err != nil {
 				t.Error(err)
 				return
@@ -426,7 +426,7 @@ func checkBody(t *testing.T, e *env, body string) {
 	if len(body) > 4<<10 {
 		t.Errorf("answer of %d bytes; an error must be short", len(body))
 	}
-	for _, leak := range []string{"goroutine ", "panic", "runtime.", ".go:", e.token, adminToken, e.seed.Bot.Token} {
+	for _, leak := range []string{"goroutine ", "panic", "runtime.", ".go:", e.token, adminToken, e.Seed.Bot.Token} {
 		if strings.Contains(body, leak) {
 			t.Errorf("answer %q contains %q", body, leak)
 		}
@@ -459,19 +459,19 @@ func configOf(packit string) func(t *testing.T, e *env) answer {
 			map[string]string{".packit.yaml": packit, "pkg.spec": "Name: pkg\nVersion: 1.0\n"})
 		mr := e.openMR(p, "feature")
 		var a answer
-		for _, d := range e.sim.Deliveries() {
+		for _, d := range e.Sim.Deliveries() {
 			if d.ProjectID == p.ID && d.Event == "Merge Request Hook" {
 				a.code = d.StatusCode
 			}
 		}
 		eventually(t, e, "upbuild comments on the merge request or sets a final status", func() bool {
 			var said []string
-			for _, n := range e.sim.Notes(p.ID, mr.IID) {
-				if n.AuthorID == e.seed.Bot.ID && !n.System {
+			for _, n := range e.Sim.Notes(p.ID, mr.IID) {
+				if n.AuthorID == e.Seed.Bot.ID && !n.System {
 					said = append(said, n.Body)
 				}
 			}
-			for _, st := range e.sim.Statuses(p.ID, mr.HeadSHA) {
+			for _, st := range e.Sim.Statuses(p.ID, mr.HeadSHA) {
 				if st.Status != "pending" && st.Status != "running" {
 					said = append(said, st.Name+": "+st.Status+": "+st.Description)
 				}
