@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -107,6 +108,20 @@ func (s *SelfService) project(w http.ResponseWriter, r *http.Request, a access.A
 	return m, true
 }
 
+// owns says whether t is the project's own token. A project token that has
+// authenticated deliveries belongs to the project IDs it did so for (the
+// intake holds it to them, across renames), whatever its path; one never
+// used yet belongs to the project at its path.
+func (m managed) owns(t store.TokenRecord) bool {
+	if t.Instance != m.Instance || t.ScopeKind != string(token.ScopeProject) {
+		return false
+	}
+	if len(t.ProjectIDs) > 0 {
+		return slices.Contains(t.ProjectIDs, m.ProjectID)
+	}
+	return strings.EqualFold(t.ScopePath, m.Path)
+}
+
 // forgeProject looks a project up on the instance with this host.
 func (s *SelfService) forgeProject(ctx context.Context, host, path string) (store.ProjectRef, error) {
 	for instance, f := range s.Forges {
@@ -190,9 +205,14 @@ func (s *SelfService) renderTokens(w http.ResponseWriter, r *http.Request, m man
 		s.Pages.unavailable(w, "list tokens", err)
 		return
 	}
-	rows := make([]tokenRow, len(list))
-	for i, t := range list {
-		rows[i] = tokenRow{TokenRecord: t, Own: t.ScopeKind == string(token.ScopeProject)}
+	rows := make([]tokenRow, 0, len(list))
+	for _, t := range list {
+		own := m.owns(t)
+		if t.ScopeKind == string(token.ScopeProject) && !own {
+			// Another project's, by ID, that once had this path.
+			continue
+		}
+		rows = append(rows, tokenRow{TokenRecord: t, Own: own})
 	}
 	_, canConnect := s.Forges[m.Instance]
 	s.Pages.render(w, r, "tokens", map[string]any{
@@ -283,8 +303,7 @@ func (s *SelfService) revoke(w http.ResponseWriter, r *http.Request, m managed) 
 	rec, err := s.Pages.Store.Token(ctx, id)
 	// Only this project's own tokens: a group's token, or another
 	// project's, is not this page's to revoke.
-	if errors.Is(err, store.ErrNotFound) || (err == nil && (rec.Instance != m.Instance ||
-		rec.ScopeKind != string(token.ScopeProject) || !strings.EqualFold(rec.ScopePath, m.Path))) {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !m.owns(rec)) {
 		http.Error(w, "This project has no such token.", http.StatusNotFound)
 		return
 	}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"upbuild.dev/upbuild/internal/config"
 	"upbuild.dev/upbuild/internal/stacktest"
@@ -138,6 +139,62 @@ func TestSettingsFormOverTheCapIsRefusedUnread(t *testing.T) {
 		status, body, _ = reviewDo(t, st, alice, false, http.MethodPost, page, huge)
 		if status != http.StatusBadRequest || !strings.Contains(body, "larger than") {
 			t.Fatalf("a 2 MB settings form: %d %.200s, want 400 saying it is too large", status, body)
+		}
+	})
+}
+
+// A project token keeps authenticating the project it was first used by,
+// by ID, after that project moves. When another project later takes the old
+// path, its tokens page must neither list nor revoke the first project's
+// token.
+func TestTokensPageRevokesOnlyTheProjectsOwnTokens(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		st := reviewStack(t, dbURL)
+		db := st.Server.Store()
+		taker := st.Seed.Project // now at the path the moved project had
+		const moved = 777001     // the first project, whose members alice is not one of
+		if _, err := db.ApplyPlan(st.Context(), store.Plan{Run: &store.Run{Instance: st.Instance, ProjectID: taker.ID,
+			ProjectPath: taker.PathWithNamespace, SourceProjectID: taker.ID, Trigger: "commit", RunKey: "review|taker",
+			SHA: strings.Repeat("d", 40), Ref: "main", State: store.RunFinished, Visibility: "public"}}, nil); err != nil {
+			t.Fatal(err)
+		}
+		theirs, err := db.CreateToken(st.Context(), store.TokenRecord{Instance: st.Instance, ScopeKind: "project",
+			ScopePath: taker.PathWithNamespace, KeyID: "k1", CreatedAt: time.Now(), CreatedBy: "bob"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		committer := db.NewCommitter(1)
+		defer committer.Close()
+		key := store.DedupKey(st.Instance, moved, taker.PathWithNamespace, "Push Hook", "review")
+		if _, err := committer.Save(st.Context(), store.Delivery{Instance: st.Instance, ProjectID: moved,
+			ProjectPath: taker.PathWithNamespace, EventHeader: "Push Hook", EventKind: "push", DedupKey: key,
+			Headers: map[string]string{}, Body: []byte(`{}`), Outcome: store.OutcomeIgnored, TokenID: theirs,
+			ReceivedAt: time.Now(), BindProject: true}); err != nil {
+			t.Fatal(err)
+		}
+
+		u, err := url.Parse(st.Instance)
+		if err != nil {
+			t.Fatal(err)
+		}
+		page := "/tokens/" + u.Host + "/" + taker.PathWithNamespace
+		alice := st.SignIn(st.Seed.Maintainer.Username)
+		status, body, _ := reviewDo(t, st, alice, false, http.MethodGet, page, nil)
+		csrf := csrfRe.FindStringSubmatch(body)
+		if status != http.StatusOK || csrf == nil {
+			t.Fatalf("the taker's tokens page: %d\n%s", status, body)
+		}
+		id := strconv.FormatInt(theirs, 10)
+		if strings.Contains(body, "#"+id+"<") || strings.Contains(body, "bob") {
+			t.Errorf("the taker's tokens page lists the moved project's token:\n%s", body)
+		}
+		status, body, _ = reviewDo(t, st, alice, false, http.MethodPost, page,
+			url.Values{"csrf": {html.UnescapeString(csrf[1])}, "action": {"revoke"}, "token": {id}})
+		if status != http.StatusNotFound {
+			t.Errorf("revoking the moved project's token from the taker's page: %d %s, want 404", status, body)
+		}
+		if rec, err := db.Token(st.Context(), theirs); err != nil || rec.RevokedAt != nil {
+			t.Errorf("the moved project's token after the taker's request: %+v %v", rec, err)
 		}
 	})
 }
