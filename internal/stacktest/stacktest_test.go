@@ -55,9 +55,28 @@ func TestAMergeRequestOnTheSimulatorBecomesARunOnUpbuild(t *testing.T) {
 	})
 }
 
+// get GETs url and returns the page, failing unless it is a 200.
 func get(t *testing.T, url string) string {
 	t.Helper()
-	resp, err := http.Get(url)
+	code, body := fetch(t, url, "")
+	if code != http.StatusOK {
+		t.Fatalf("GET %s: %d\n%s", url, code, body)
+	}
+	return body
+}
+
+// fetch GETs url, with the admin token when token is set, and returns the
+// status code and body.
+func fetch(t *testing.T, url, token string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,10 +85,7 @@ func get(t *testing.T, url string) string {
 	if err != nil {
 		t.Fatalf("read %s: %v", url, err)
 	}
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %s\n%s", url, resp.Status, b)
-	}
-	return string(b)
+	return resp.StatusCode, string(b)
 }
 
 func TestSignInThroughTheSimulatorGivesASession(t *testing.T) {
@@ -111,13 +127,13 @@ func TestRestartKeepsTheURLAndWhatWasOnItsWay(t *testing.T) {
 		}
 
 		st.Stop()
-		if code := status(t, st.URL+"/healthz", ""); code != http.StatusServiceUnavailable {
-			t.Fatalf("GET /healthz while stopped: %d, want 503", code)
+		if got, _ := fetch(t, st.URL+"/healthz", ""); got != http.StatusServiceUnavailable {
+			t.Fatalf("GET /healthz while stopped: %d, want 503", got)
 		}
 		st.Restart()
 		before := seen.Load()
-		if code := status(t, st.URL+"/healthz", ""); code != http.StatusOK {
-			t.Fatalf("GET /healthz after the restart: %d, want 200", code)
+		if got, _ := fetch(t, st.URL+"/healthz", ""); got != http.StatusOK {
+			t.Fatalf("GET /healthz after the restart: %d, want 200", got)
 		}
 		if seen.Load() == before {
 			t.Error("the interceptor is gone after the restart")
@@ -135,11 +151,11 @@ func TestRestartKeepsTheURLAndWhatWasOnItsWay(t *testing.T) {
 func TestServeAppliesTheServersLimitsAndTheAdminToken(t *testing.T) {
 	const admin = "stacktest-admin-token"
 	st := stacktest.Start(t, testdb.SQLite(t), stacktest.Options{Serve: true, AdminToken: admin})
-	if code := status(t, st.URL+"/api/v1/deliveries", admin); code != http.StatusOK {
-		t.Errorf("deliveries with the admin token: %d, want 200", code)
+	if got, _ := fetch(t, st.URL+"/api/v1/deliveries", admin); got != http.StatusOK {
+		t.Errorf("deliveries with the admin token: %d, want 200", got)
 	}
-	if code := status(t, st.URL+"/api/v1/deliveries", "not-"+admin); code == http.StatusOK {
-		t.Errorf("deliveries with a wrong admin token: %d", code)
+	if got, _ := fetch(t, st.URL+"/api/v1/deliveries", "not-"+admin); got == http.StatusOK {
+		t.Errorf("deliveries with a wrong admin token: %d", got)
 	}
 	req, err := http.NewRequestWithContext(st.Context(), http.MethodGet, st.URL+"/healthz", nil)
 	if err != nil {
@@ -154,23 +170,4 @@ func TestServeAppliesTheServersLimitsAndTheAdminToken(t *testing.T) {
 	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
 		t.Fatalf("a 128 KiB header: %s, want 431 from the http.Server's limit", resp.Status)
 	}
-}
-
-// status GETs url, with the admin token when token is set, and returns
-// the status code.
-func status(t *testing.T, url, token string) int {
-	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
 }
