@@ -77,6 +77,13 @@ func plan(t *testing.T, st *store.Store, r runSpec) (int64, int64) {
 // decodes the body into out, returning the status code.
 func getJSON(t *testing.T, url, token string, out any) int {
 	t.Helper()
+	return fetchJSON(t, http.DefaultClient, url, token, out)
+}
+
+// fetchJSON GETs url with client (and the admin token when token is set)
+// and decodes the JSON answer into out, returning the status code.
+func fetchJSON(t *testing.T, client *http.Client, url, token string, out any) int {
+	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, url, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -84,7 +91,7 @@ func getJSON(t *testing.T, url, token string, out any) int {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

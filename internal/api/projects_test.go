@@ -2,7 +2,6 @@ package api_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -96,31 +95,6 @@ func newProjectWorld(t *testing.T, dbURL string) projectWorld {
 // projectURL is one of a project's API resources ("" for the project).
 func (w projectWorld) projectURL(p gitlabsim.Project, sub string) string {
 	return fmt.Sprintf("%s/api/v1/projects/%d%s", w.url, p.ID, sub)
-}
-
-// fetchJSON GETs url with client (and the admin token when token is set)
-// and decodes the JSON answer into out, returning the status code.
-func fetchJSON(t *testing.T, client *http.Client, url, token string, out any) int {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
-		t.Fatalf("GET %s: Content-Type %q", url, ct)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	return resp.StatusCode
 }
 
 type apiErr struct{ Error string }
