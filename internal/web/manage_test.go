@@ -28,6 +28,12 @@ func TestIssuedTokenIsShownOnceAndAuthenticatesUntilRevoked(t *testing.T) {
 		if page.status != http.StatusOK || !strings.Contains(page.body, "No token was issued for this project yet.") {
 			t.Fatalf("tokens page of a project upbuild never ran anything for: %d %s", page.status, page.body)
 		}
+		// Passers-by do not get GitLab asked about paths upbuild never saw
+		// (that spends the bot's API budget): the page is a plain 404.
+		open := s.project("fresh-public", gitlabsim.Public, map[string]string{"README": "hi\n"})
+		if page := s.do(http.MethodGet, s.tokensPath(open), nil, false); page.status != http.StatusNotFound {
+			t.Fatalf("anonymous tokens page of a project upbuild never saw: %d %s", page.status, page.body)
+		}
 		resp := s.issue(p, "signing")
 		m := tokenRe.FindStringSubmatch(resp.body)
 		sm := signingRe.FindStringSubmatch(resp.body)
