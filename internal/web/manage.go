@@ -74,10 +74,14 @@ func (s *SelfService) project(w http.ResponseWriter, r *http.Request, a access.A
 	ctx := r.Context()
 	host, path := r.PathValue("host"), strings.Trim(r.PathValue("path"), "/")
 	ref, err := s.Pages.Store.FindProject(ctx, host, path)
-	if _, signedIn := s.Pages.Access.Viewer(r); errors.Is(err, store.ErrNotFound) && signedIn {
+	if errors.Is(err, store.ErrNotFound) {
 		// Nothing ran for it yet: a maintainer connecting a new project
 		// comes here first. Ask GitLab, as the bot — only for someone
 		// signed in, so passers-by cannot spend the bot's API budget.
+		if _, signedIn := s.Pages.Access.Viewer(r); !signedIn {
+			s.forbidden(w, r, a, what)
+			return managed{}, false
+		}
 		ref, err = s.forgeProject(ctx, host, path)
 	}
 	if errors.Is(err, store.ErrNotFound) || errors.Is(err, forge.ErrNotFound) {

@@ -29,9 +29,10 @@ func TestIssuedTokenIsShownOnceAndAuthenticatesUntilRevoked(t *testing.T) {
 			t.Fatalf("tokens page of a project upbuild never ran anything for: %d %s", page.status, page.body)
 		}
 		// Passers-by do not get GitLab asked about paths upbuild never saw
-		// (that spends the bot's API budget): the page is a plain 404.
+		// (that spends the bot's API budget): they are asked to sign in.
 		open := s.project("fresh-public", gitlabsim.Public, map[string]string{"README": "hi\n"})
-		if page := s.do(http.MethodGet, s.tokensPath(open), nil, false); page.status != http.StatusNotFound {
+		if page := s.do(http.MethodGet, s.tokensPath(open), nil, false); page.status != http.StatusForbidden ||
+			!strings.Contains(page.body, "Sign in with GitLab first") {
 			t.Fatalf("anonymous tokens page of a project upbuild never saw: %d %s", page.status, page.body)
 		}
 		resp := s.issue(p, "signing")
@@ -144,15 +145,19 @@ func TestManagePagesAreForProjectMembers(t *testing.T) {
 			form               url.Values
 			status             int
 			says               string
+			operator           bool
 		}{
-			{"private tokens page", http.MethodGet, s.tokensPath(private), nil, http.StatusNotFound, "does not exist"},
-			{"private audit log", http.MethodGet, s.auditPath(private), nil, http.StatusNotFound, "does not exist"},
-			{"public tokens page", http.MethodGet, s.tokensPath(public), nil, http.StatusForbidden, "Maintainer role"},
-			{"public audit log", http.MethodGet, s.auditPath(public), nil, http.StatusForbidden, "Reporter role"},
-			{"issue without CSRF", http.MethodPost, s.tokensPath(public), url.Values{"action": {"issue"}}, http.StatusForbidden, "CSRF"},
-			{"no such project", http.MethodGet, "/tokens/" + s.host + "/demo/nothing-here", nil, http.StatusNotFound, "does not exist"},
+			// upbuild never saw these projects: passers-by are asked to sign in,
+			// the same answer as for a path that does not exist at all.
+			{"private tokens page", http.MethodGet, s.tokensPath(private), nil, http.StatusForbidden, "Sign in with GitLab first", false},
+			{"private audit log", http.MethodGet, s.auditPath(private), nil, http.StatusForbidden, "Sign in with GitLab first", false},
+			{"public tokens page", http.MethodGet, s.tokensPath(public), nil, http.StatusForbidden, "Maintainer role", false},
+			{"public audit log", http.MethodGet, s.auditPath(public), nil, http.StatusForbidden, "Reporter role", false},
+			{"issue without CSRF", http.MethodPost, s.tokensPath(public), url.Values{"action": {"issue"}}, http.StatusForbidden, "CSRF", false},
+			{"no such project, anonymous", http.MethodGet, "/tokens/" + s.host + "/demo/nothing-here", nil, http.StatusForbidden, "Sign in with GitLab first", false},
+			{"no such project", http.MethodGet, "/tokens/" + s.host + "/demo/nothing-here", nil, http.StatusNotFound, "does not exist", true},
 		} {
-			resp := s.do(c.method, c.path, c.form, false)
+			resp := s.do(c.method, c.path, c.form, c.operator)
 			if resp.status != c.status || !strings.Contains(resp.body, c.says) {
 				t.Errorf("%s: %d %q, want %d saying %q", c.name, resp.status, resp.body, c.status, c.says)
 			}
