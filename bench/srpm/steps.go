@@ -121,12 +121,18 @@ func oneJob(ctx context.Context, sb *sandbox.Sandbox, fetcher *gitfetch.Fetcher,
 		return t, nil, err
 	}
 	start := time.Now()
-	if _, err := fetcher.Checkout(ctx, gitfetch.Request{RepoURL: simURL + "/" + p.PathWithNamespace + ".git", ProjectID: p.ID,
+	co, err := fetcher.Checkout(ctx, gitfetch.Request{RepoURL: simURL + "/" + p.PathWithNamespace + ".git", ProjectID: p.ID,
 		Token: botToken, SHA: mr.HeadSHA, Dest: src, Log: io.Discard,
-		MR: &gitfetch.MRMerge{TargetBranch: "main", SourceRef: fmt.Sprintf("refs/merge-requests/%d/head", mr.IID)}}); err != nil {
+		MR: &gitfetch.MRMerge{TargetBranch: "main", SourceRef: fmt.Sprintf("refs/merge-requests/%d/head", mr.IID)}})
+	if err != nil {
 		return t, nil, err
 	}
 	t.fetch = time.Since(start)
+	// The executor tells srpm the commit it checked out.
+	head := co.SHA
+	if co.MergedSHA != "" {
+		head = co.MergedSHA
+	}
 
 	start = time.Now()
 	settings, err := buildSettings(src, p)
@@ -142,7 +148,7 @@ func oneJob(ctx context.Context, sb *sandbox.Sandbox, fetcher *gitfetch.Fetcher,
 		Log:     io.Discard,
 	}
 	r, err := b.Build(ctx, srpm.Request{WorkTree: src, Package: "hello", Settings: settings, OutDir: out,
-		Branch: fmt.Sprintf("pr/%d", mr.IID)})
+		Branch: fmt.Sprintf("pr/%d", mr.IID), Commit: head})
 	if err != nil {
 		return t, nil, err
 	}

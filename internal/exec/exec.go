@@ -249,7 +249,11 @@ func (e *Executor) execute(ctx context.Context, run store.Run, job store.Job, ba
 	if run.MRIID != 0 {
 		branch = fmt.Sprintf("pr/%d", run.MRIID)
 	}
-	res, err := b.Build(ctx, srpm.Request{WorkTree: src, Package: pkg, Settings: settings, OutDir: out, Branch: branch})
+	head := co.SHA
+	if co.MergedSHA != "" {
+		head = co.MergedSHA
+	}
+	res, err := b.Build(ctx, srpm.Request{WorkTree: src, Package: pkg, Settings: settings, OutDir: out, Branch: branch, Commit: head})
 	if err != nil {
 		logf("building the SRPM failed: %v", err)
 		return store.JobFailed, "SRPM build failed: " + firstLine(err.Error())

@@ -112,6 +112,9 @@ type Request struct {
 	// Branch is the branch name Packit would see (e.g. "pr/12" for a merge
 	// request); empty means the checked-out branch, or "HEAD" when detached.
 	Branch string
+	// Commit is the full commit at HEAD as checked out, when the caller
+	// knows it; it saves asking git while no action could have moved HEAD.
+	Commit string
 }
 
 // Result describes the SRPM that was built.
@@ -136,6 +139,9 @@ type job struct {
 	specPath string
 	specDir  string
 	warnings []string
+	// tagCount is how many tags the repository had when the last tag was
+	// looked up.
+	tagCount int
 }
 
 // Build makes the SRPM for one package. A monorepo's caller calls it once

@@ -28,6 +28,8 @@ type repo struct {
 	t    *testing.T
 	dir  string
 	date time.Time // the next commit's date; each commit and tag moves it on
+	// frozen keeps date where it is: every later commit gets the same one.
+	frozen bool
 }
 
 // newRepo copies testdata/<name> into a temporary dir and commits it on
@@ -79,7 +81,9 @@ func (r *repo) git(args ...string) string {
 	if err != nil {
 		r.t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
-	r.date = r.date.Add(time.Hour)
+	if !r.frozen {
+		r.date = r.date.Add(time.Hour)
+	}
 	return strings.TrimSpace(string(out))
 }
 

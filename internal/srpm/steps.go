@@ -78,14 +78,19 @@ func (j *job) lastTag(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	last := ""
 	for _, tag := range strings.Split(out.Stdout, "\n") {
 		tag = strings.TrimSpace(tag)
-		if tag == "" || (include != nil && !include.MatchString(tag)) || (exclude != nil && exclude.MatchString(tag)) {
+		if tag == "" {
 			continue
 		}
-		return tag, nil
+		j.tagCount++
+		if last != "" || (include != nil && !include.MatchString(tag)) || (exclude != nil && exclude.MatchString(tag)) {
+			continue
+		}
+		last = tag
 	}
-	return "", nil
+	return last, nil
 }
 
 // archive makes the source archive in the spec's directory and returns its
@@ -296,14 +301,12 @@ func (j *job) fixSpec(ctx context.Context, info specInfo, version, lastTag, arch
 	if err != nil {
 		return err
 	}
-	commit, err := j.gitLine(ctx, "rev-parse", "HEAD")
+	hist, err := j.history(ctx, lastTag)
 	if err != nil {
 		return err
 	}
-	snapshot, err := j.snapshotID(ctx, branch)
-	if err != nil {
-		return err
-	}
+	commit := hist.commit
+	snapshot := j.snapshotID(branch, hist.describeSuffix)
 	env["PACKIT_PROJECT_VERSION"] = version
 	env["PACKIT_PROJECT_SNAPSHOTID"] = snapshot
 	env["PACKIT_PROJECT_COMMIT"] = commit
@@ -335,7 +338,7 @@ func (j *job) fixSpec(ctx context.Context, info specInfo, version, lastTag, arch
 	}
 	return j.editSpec(ctx, info, edits{
 		version: rpmVersion, release: release, archive: archive, lastTag: lastTag, commit: commit,
-		dirName: j.packageName(info) + "-" + version,
+		dirName: j.packageName(info) + "-" + version, history: hist,
 	})
 }
 
@@ -374,28 +377,20 @@ func (j *job) branch(ctx context.Context) (string, error) {
 
 // snapshotID is Packit's get_snapshotid:
 // {%Y%m%d%H%M%S%f}.{branch}[.{commits since tag}.g{short hash}], where
-// the suffix comes from `git describe` against any tag.
-func (j *job) snapshotID(ctx context.Context, branch string) (string, error) {
+// the suffix is what `git describe` against any tag says.
+func (j *job) snapshotID(branch, describeSuffix string) string {
 	now := j.now()
 	id := fmt.Sprintf("%s%06d.%s", now.Format("20060102150405"), now.Nanosecond()/1000, sanitizeVersion(branch))
-	out, err := j.gitRun(ctx, "describe", "--tags", "--long", "--match", "*")
-	if err != nil {
-		return "", fmt.Errorf("git describe: %w", err)
+	if describeSuffix == "" {
+		return id // no tags: no suffix
 	}
-	desc := strings.TrimSpace(out.Stdout)
-	if out.ExitCode != 0 || desc == "" {
-		return id, nil // no tags: no suffix
-	}
-	parts := strings.Split(desc, "-")
-	if len(parts) < 3 {
-		return "", fmt.Errorf("git describe printed %q, want <tag>-<count>-g<hash>", desc)
-	}
-	return id + "." + strings.Join(parts[len(parts)-2:], "."), nil
+	return id + "." + describeSuffix
 }
 
 // edits are the values of Packit's default spec edits.
 type edits struct {
 	version, release, archive, lastTag, commit, dirName string
+	history                                             history
 }
 
 // editSpec makes Packit's default edits (fix_spec plus the changelog):
@@ -499,9 +494,12 @@ func (j *job) changelogText(ctx context.Context, e edits) (string, error) {
 		return "", nil
 	}
 	if e.lastTag != "" {
-		log, err := j.gitLine(ctx, "log", "--no-merges", "--pretty=format:- %s (%an)", e.lastTag+"..HEAD")
-		if err != nil {
-			return "", err
+		log := changelogFromLog(e.history.changes)
+		if !e.history.changesRead {
+			var err error
+			if log, err = j.gitLine(ctx, "log", "--no-show-signature", "--no-merges", "--pretty=format:- %s (%an)", e.lastTag+"..HEAD"); err != nil {
+				return "", err
+			}
 		}
 		if log != "" {
 			return log, nil
