@@ -176,7 +176,9 @@ func (e *Executor) Handle(ctx context.Context, jobID int64) error {
 	if e.opts.Logs != nil {
 		logw = e.opts.Logs.Writer(ctx, jobID)
 	}
-	state, desc := e.execute(ctx, run, job, backend, env, kind, logw)
+	describer := e.describer(ctx, jobID)
+	state, desc := e.execute(ctx, run, job, backend, env, kind, logw, describer.set)
+	describer.close()
 	if cerr := logw.Close(); cerr != nil {
 		e.opts.Logger.Warn("close job log", "job", jobID, "err", cerr)
 	}
@@ -203,7 +205,10 @@ func jobKind(t string) string {
 }
 
 // execute does the work and returns the job's final state and description.
-func (e *Executor) execute(ctx context.Context, run store.Run, job store.Job, backend Backend, env BuildEnv, kind string, logw io.Writer) (string, string) {
+//
+// describe sets what the job is doing, for its page.
+func (e *Executor) execute(ctx context.Context, run store.Run, job store.Job, backend Backend, env BuildEnv, kind string, logw io.Writer,
+	describe func(string)) (string, string) {
 	logf := func(format string, args ...any) { fmt.Fprintf(logw, "upbuild: "+format+"\n", args...) }
 	jobDir, err := e.jobDir(job.ID)
 	if err != nil {
@@ -237,7 +242,7 @@ func (e *Executor) execute(ctx context.Context, run store.Run, job store.Job, ba
 		logf("%v", err)
 		return store.JobFailed, "the configuration could not be used"
 	}
-	e.describe(ctx, job.ID, "Building the SRPM")
+	describe("Building the SRPM")
 
 	// 3. The SRPM, Packit's way, with repository commands in the sandbox.
 	runner := &sandboxRunner{sb: e.opts.Sandbox, jobDir: jobDir, limits: e.opts.Limits, network: e.networkFor(run)}
@@ -266,7 +271,7 @@ func (e *Executor) execute(ctx context.Context, run store.Run, job store.Job, ba
 	nvr := res.Name + "-" + res.Version + "-" + res.Release
 
 	// 4. The RPMs, by the target's backend.
-	e.describe(ctx, job.ID, "Building RPMs for "+job.Target)
+	describe("Building RPMs for " + job.Target)
 	logf("building RPMs for %s with the %s backend", job.Target, backend.Name())
 	built := backend.Build(ctx, BuildRequest{JobDir: jobDir, SRPM: res.SRPM, Target: job.Target, Log: logw})
 	if built.State != "" {
@@ -283,15 +288,8 @@ func (e *Executor) execute(ctx context.Context, run store.Run, job store.Job, ba
 	}
 
 	// 5. Tests, with the built RPMs at hand.
-	e.describe(ctx, job.ID, "Running tests on "+job.Target)
+	describe("Running tests on " + job.Target)
 	return e.test(ctx, jobDir, src, env, logf, logw)
-}
-
-// describe records what a running job is doing, for its page.
-func (e *Executor) describe(ctx context.Context, jobID int64, what string) {
-	if err := e.opts.Store.SetJobDescription(ctx, jobID, what); err != nil {
-		e.opts.Logger.Warn("describe job", "job", jobID, "err", err)
-	}
 }
 
 // jobDir makes a fresh directory for a job under the work root.
