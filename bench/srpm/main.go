@@ -40,6 +40,7 @@
 //
 //     go run ./bench/srpm
 //     go run ./bench/srpm -n 20 -duration 60s -workers 2
+//     go run ./bench/srpm -cpuprofile cpu.out && go tool pprof -top cpu.out
 //
 // It exits 1 when a job does not succeed or the run cannot be set up.
 package main
@@ -58,6 +59,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -82,6 +84,8 @@ type options struct {
 	workers  int
 	backlog  int
 	progress io.Writer
+	// cpuProfile is where to write a CPU profile of the whole run, "" for none.
+	cpuProfile string
 }
 
 func main() {
@@ -90,6 +94,7 @@ func main() {
 	flag.DurationVar(&opts.duration, "duration", 60*time.Second, "length of the throughput window")
 	flag.IntVar(&opts.workers, "workers", 2, "upbuild workers (config workers)")
 	flag.IntVar(&opts.backlog, "backlog", 0, "merge requests kept open and unfinished during the throughput window (default 2 × workers)")
+	flag.StringVar(&opts.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
 	flag.Parse()
 	if opts.backlog == 0 {
 		opts.backlog = 2 * opts.workers
@@ -104,7 +109,13 @@ func main() {
 	// A job takes seconds; the bound only guards against a hang.
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(3*opts.n+10)*20*time.Second+opts.duration)
 	defer cancel()
+	stopProfile, err := startCPUProfile(opts.cpuProfile)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench/srpm:", err)
+		os.Exit(1)
+	}
 	res, err := run(ctx, opts)
+	err = errors.Join(err, stopProfile())
 	printReport(os.Stdout, commandLine(), res)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench/srpm:", err)
@@ -112,6 +123,28 @@ func main() {
 		stop()
 		os.Exit(1)
 	}
+}
+
+// startCPUProfile profiles this process into path until the returned
+// function is called; an empty path profiles nothing.
+func startCPUProfile(path string) (stop func() error, err error) {
+	if path == "" {
+		return func() error { return nil }, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		return nil, errors.Join(fmt.Errorf("cpu profile: %w", err), f.Close())
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		return nil
+	}, nil
 }
 
 // commandLine is the command that repeats this run, every flag spelled out.
