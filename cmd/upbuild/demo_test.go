@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"upbuild.dev/upbuild/internal/access/accesstest"
 	"upbuild.dev/upbuild/internal/exec"
 	"upbuild.dev/upbuild/internal/packitcfg"
 )
@@ -136,6 +138,28 @@ func TestDemoKeepRunsUntilInterruptedAndCleansUp(t *testing.T) {
 	}
 	if _, err := os.Stat(dataDir[1]); err != nil {
 		t.Fatalf("data directory while running: %v", err)
+	}
+	// The dashboard's sign-in works against the simulator, as the header says.
+	sim := regexp.MustCompile(`(?m)^GitLab simulator\s+(http\S+)`).FindStringSubmatch(out.String())
+	signIn := regexp.MustCompile(`sign in\s+(\S+)/ .* as @(\S+)`).FindStringSubmatch(out.String())
+	if sim == nil || signIn == nil {
+		t.Fatalf("the header does not say where and as whom to sign in:\n%s", out.String())
+	}
+	browser, err := accesstest.NewBrowser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := accesstest.SignIn(ctx, browser, signIn[1], sim[1], signIn[2]); err != nil {
+		t.Fatalf("sign in to the demo as @%s: %v", signIn[2], err)
+	}
+	resp, err := browser.Get(signIn[1] + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	home, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || !strings.Contains(string(home), "signed in as") || !strings.Contains(string(home), "@"+signIn[2]) {
+		t.Fatalf("home page after signing in (%v):\n%s", err, home)
 	}
 	cancel() // what Ctrl-C does through main's signal context
 	if err := <-done; err != nil {

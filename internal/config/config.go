@@ -219,9 +219,10 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 			if raw == "" {
 				continue
 			}
-			in := Instance{URL: raw, BotTokenEnv: BotTokenEnvName(raw), OAuthClientID: getenv(hostEnvName("UPBUILD_OAUTH_CLIENT_ID_", raw))}
+			idEnv, secretEnv := OAuthEnvNames(raw)
+			in := Instance{URL: raw, BotTokenEnv: BotTokenEnvName(raw), OAuthClientID: getenv(idEnv)}
 			if in.OAuthClientID != "" {
-				in.OAuthClientSecretEnv = hostEnvName("UPBUILD_OAUTH_CLIENT_SECRET_", raw)
+				in.OAuthClientSecretEnv = secretEnv
 			}
 			cfg.Instances = append(cfg.Instances, in)
 		}
@@ -232,6 +233,12 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 // BotTokenEnvName is the default environment variable for an instance's bot token.
 func BotTokenEnvName(instanceURL string) string {
 	return hostEnvName("UPBUILD_BOT_TOKEN_", instanceURL)
+}
+
+// OAuthEnvNames are the environment variables that give an instance's
+// OAuth application for sign-in when instances come from UPBUILD_INSTANCES.
+func OAuthEnvNames(instanceURL string) (clientID, clientSecret string) {
+	return hostEnvName("UPBUILD_OAUTH_CLIENT_ID_", instanceURL), hostEnvName("UPBUILD_OAUTH_CLIENT_SECRET_", instanceURL)
 }
 
 // hostEnvName is prefix plus the instance's host, upper-cased, with

@@ -212,6 +212,11 @@ func (d *demo) startUpbuild(ctx context.Context, dataDir string) (stop func() er
 		config.BotTokenEnvName(d.simURL): d.seed.Bot.Token,
 		config.Defaults().AdminTokenEnv:  d.adminToken,
 	}
+	// The simulator is the OAuth provider too, so the dashboard's
+	// "Sign in" works in the demo (as any simulator user, no password).
+	clientID, secret := d.sim.AddOAuthApp(d.upURL+"/signin/callback", "read_user")
+	idEnv, secretEnv := config.OAuthEnvNames(d.simURL)
+	env[idEnv], env[secretEnv] = clientID, secret
 	getenv := func(k string) string { return env[k] }
 	cfg, err := config.Load("", getenv)
 	if err != nil {
@@ -288,7 +293,9 @@ func (d *demo) run(ctx context.Context) error {
 	// The admin token is printed on purpose: it was made for this run of
 	// a local demo, and the person who started it needs it for the API.
 	fmt.Fprintf(d.out, "  deliveries      curl -H 'Authorization: Bearer %s' %s/api/v1/deliveries\n", d.adminToken, d.upURL)
-	fmt.Fprintf(d.out, "  webhook         on %s, with a project token issued just now\n\n", p.PathWithNamespace)
+	fmt.Fprintf(d.out, "  webhook         on %s, with a project token issued just now\n", p.PathWithNamespace)
+	fmt.Fprintf(d.out, "  sign in         %s/ → \"Sign in with …\" as @%s (the project's Maintainer; the simulator asks no password)\n\n",
+		d.upURL, d.seed.Maintainer.Username)
 
 	author := d.seed.Maintainer.Username
 	sha, err := d.sim.PushCommits(ctx, p.ID, demoBranch, author, gitlabsim.CommitSpec{
