@@ -1,7 +1,6 @@
 package browser_test
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -50,19 +49,6 @@ func (b *browser) navigate(url string) int64 {
 	resp, err := run(b, chromedp.NavigateResponse(url))
 	if err != nil {
 		b.t.Fatalf("open %s: %v", url, err)
-	}
-	return responseStatus(resp)
-}
-
-// response runs actions that load a page (a form's submit) and returns
-// the HTTP status of the page they loaded.
-func (b *browser) response(actions ...chromedp.Action[chromedp.Void]) int64 {
-	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.tab, stepTimeout)
-	defer cancel()
-	resp, err := chromedp.RunResponse(ctx, actions...)
-	if err != nil {
-		b.t.Fatalf("load a page: %v", err)
 	}
 	return responseStatus(resp)
 }
