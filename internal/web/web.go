@@ -99,19 +99,18 @@ func (p *Pages) Register(mux *http.ServeMux) {
 }
 
 var funcs = template.FuncMap{
-	"when":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
-	"whenp": whenp,
-	"age":   func(t time.Time) string { return age(time.Since(t)) },
-	"took":  took,
-	"short": func(s string) string {
-		if len(s) > 12 {
-			return s[:12]
-		}
-		return s
-	},
+	"when":       when,
+	"whenp":      whenp,
+	"age":        func(t time.Time) string { return age(time.Since(t)) },
+	"took":       took,
+	"short":      shortSHA12,
 	"projectURL": projectURL,
 	"jobRows":    jobRows,
+	"runRows":    runRowsHTML,
 }
+
+// when is a moment, in UTC.
+func when(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }
 
 // whenp is a time that may not have come yet.
 func whenp(t *time.Time) string {
