@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"upbuild.dev/upbuild/internal/joblog"
 	"upbuild.dev/upbuild/internal/store"
 )
 
@@ -52,4 +53,19 @@ func BenchmarkJobRows(b *testing.B) {
 			_ = jobRows(jobs)
 		}
 	})
+}
+
+var rangedLog = template.Must(template.New("log").Parse(`<pre>{{range .}}{{.Text}}
+{{end}}</pre>`))
+
+func TestLogTextIsWhatTheTemplateWrites(t *testing.T) {
+	lines := []joblog.Line{{Seq: 1, Text: "+ rpmbuild -bs hello.spec"}, {Seq: 2, Text: `</pre><script>alert("x'+1")</script>&` + "\x00"},
+		{Seq: 3, Text: ""}, {Seq: 4, Text: "50%\r100%"}}
+	var want bytes.Buffer
+	if err := rangedLog.Execute(&want, lines); err != nil {
+		t.Fatal(err)
+	}
+	if got := "<pre>" + string(logText(lines)) + "</pre>"; got != want.String() {
+		t.Fatalf("logText wrote\n%q\nhtml/template writes\n%q", got, want.String())
+	}
 }

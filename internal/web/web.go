@@ -107,6 +107,7 @@ var funcs = template.FuncMap{
 	"projectURL": projectURL,
 	"jobRows":    jobRows,
 	"runRows":    runRowsHTML,
+	"logText":    logText,
 }
 
 // when is a moment, in UTC.
