@@ -170,7 +170,6 @@ func (s *Simulator) serveOAuth(w http.ResponseWriter, r *http.Request) {
 // authRequest is an authorization request, checked.
 type authRequest struct {
 	app       *oauthApp
-	params    url.Values // the request's own parameters, carried through the forms
 	scopes    []string
 	state     string
 	challenge string
@@ -192,7 +191,7 @@ func (s *Simulator) checkAuthRequest(params url.Values) (authRequest, string, *a
 	if params.Get("redirect_uri") != app.redirectURI {
 		return authRequest{}, "", &apiError{http.StatusBadRequest, "The redirect URI included is not valid."}
 	}
-	req := authRequest{app: app, params: params, state: params.Get("state"),
+	req := authRequest{app: app, state: params.Get("state"),
 		challenge: params.Get("code_challenge"), method: params.Get("code_challenge_method")}
 	back := func(code, description string) (authRequest, string, *apiError) {
 		v := url.Values{"error": {code}, "error_description": {description}}
@@ -296,20 +295,32 @@ func pickParams(from url.Values) url.Values {
 	return out
 }
 
-func (s *Simulator) authorizePage(w http.ResponseWriter, r *http.Request) {
-	params := pickParams(r.URL.Query())
+// signedInAuthRequest checks an authorization request and who is signed in
+// to the simulator in this browser. When ok is false it has answered
+// already: with an error page, a redirect back to the client, or the
+// sign-in form that carries params on.
+func (s *Simulator) signedInAuthRequest(w http.ResponseWriter, r *http.Request, params url.Values) (req authRequest, u *User, ok bool) {
 	req, redirect, apiErr := s.checkAuthRequest(params)
 	switch {
 	case apiErr != nil:
 		renderOAuthPage(w, apiErr.status, "error", apiErr.body)
-		return
+		return req, nil, false
 	case redirect != "":
 		http.Redirect(w, r, redirect, http.StatusFound)
-		return
+		return req, nil, false
 	}
-	u := s.browserUser(r)
+	u = s.browserUser(r)
 	if u == nil {
 		renderOAuthPage(w, http.StatusOK, "signin", map[string]any{"Params": params})
+		return req, nil, false
+	}
+	return req, u, true
+}
+
+func (s *Simulator) authorizePage(w http.ResponseWriter, r *http.Request) {
+	params := pickParams(r.URL.Query())
+	req, u, ok := s.signedInAuthRequest(w, r, params)
+	if !ok {
 		return
 	}
 	renderOAuthPage(w, http.StatusOK, "consent", map[string]any{
@@ -345,18 +356,8 @@ func (s *Simulator) authorizeDecision(w http.ResponseWriter, r *http.Request) {
 		renderOAuthPage(w, http.StatusBadRequest, "error", "The form could not be read.")
 		return
 	}
-	req, redirect, apiErr := s.checkAuthRequest(pickParams(r.PostForm))
-	switch {
-	case apiErr != nil:
-		renderOAuthPage(w, apiErr.status, "error", apiErr.body)
-		return
-	case redirect != "":
-		http.Redirect(w, r, redirect, http.StatusFound)
-		return
-	}
-	u := s.browserUser(r)
-	if u == nil {
-		renderOAuthPage(w, http.StatusOK, "signin", map[string]any{"Params": req.params})
+	req, u, ok := s.signedInAuthRequest(w, r, pickParams(r.PostForm))
+	if !ok {
 		return
 	}
 	back := url.Values{}
