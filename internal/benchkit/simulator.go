@@ -62,33 +62,8 @@ func (s *Simulator) Stop() error {
 }
 
 // HelloFiles are the files of a tiny noarch package, hello, with
-// packitYAML as its .packit.yaml: what a benchmark's projects hold.
+// packitYAML as its .packit.yaml: what a benchmark's projects hold. They
+// are the simulator's seed package (gitlabsim.HelloFiles).
 func HelloFiles(packitYAML string) map[string]string {
-	return map[string]string{".packit.yaml": packitYAML, "hello.spec": helloSpec, "hello.sh": "#!/bin/sh\necho hello\n"}
+	return gitlabsim.HelloFiles(packitYAML)
 }
-
-const helloSpec = `Name:           hello
-Version:        1.0
-Release:        1%{?dist}
-Summary:        Says hello
-License:        MIT
-Source0:        hello.sh
-BuildArch:      noarch
-
-%description
-A tiny package for upbuild's benchmarks.
-
-%prep
-
-%build
-
-%install
-install -D -m 0755 %{SOURCE0} %{buildroot}%{_bindir}/hello
-
-%files
-%{_bindir}/hello
-
-%changelog
-* Mon Jan 01 2024 Alice <alice@example.com> - 1.0-1
-- First release
-`

@@ -23,7 +23,14 @@ jobs:
     targets: [fedora-all]
 `
 
-const seedSpec = `Name:           hello
+// HelloFiles are the files of a tiny noarch package, hello, that installs
+// a shell script, with packitYAML as its .packit.yaml: what the seed
+// project holds, and a ready project for tests and benchmarks.
+func HelloFiles(packitYAML string) map[string]string {
+	return map[string]string{".packit.yaml": packitYAML, "hello.spec": helloSpec, "hello.sh": "#!/bin/sh\necho hello\n"}
+}
+
+const helloSpec = `Name:           hello
 Version:        1.0
 Release:        1%{?dist}
 Summary:        Says hello
@@ -73,11 +80,7 @@ func Seed(ctx context.Context, sim *Simulator) (Seeded, error) {
 	out.Project, err = sim.AddProject(ctx, ProjectSpec{
 		Namespace: "demo", Path: "hello", Name: "hello", Visibility: Public,
 		Description: "A tiny package for trying out upbuild",
-		Files: map[string]string{
-			".packit.yaml": seedPackit,
-			"hello.spec":   seedSpec,
-			"hello.sh":     "#!/bin/sh\necho hello\n",
-		},
+		Files:       HelloFiles(seedPackit),
 	})
 	if err != nil {
 		return out, fmt.Errorf("seed project: %w", err)
