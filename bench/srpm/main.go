@@ -47,31 +47,24 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/pprof"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
-	"upbuild.dev/upbuild/internal/config"
+	"upbuild.dev/upbuild/internal/benchkit"
 	"upbuild.dev/upbuild/internal/exec"
 	"upbuild.dev/upbuild/internal/gitlabsim"
-	"upbuild.dev/upbuild/internal/hooktoken"
 	"upbuild.dev/upbuild/internal/joblog"
-	"upbuild.dev/upbuild/internal/server"
 	"upbuild.dev/upbuild/internal/store"
-	"upbuild.dev/upbuild/internal/token"
 )
 
 // jobWait bounds the wait for one job to finish.
@@ -109,14 +102,14 @@ func main() {
 	// A job takes seconds; the bound only guards against a hang.
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(3*opts.n+10)*20*time.Second+opts.duration)
 	defer cancel()
-	stopProfile, err := startCPUProfile(opts.cpuProfile)
+	stopProfile, err := benchkit.StartCPUProfile(opts.cpuProfile)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench/srpm:", err)
 		os.Exit(1)
 	}
 	res, err := run(ctx, opts)
 	err = errors.Join(err, stopProfile())
-	printReport(os.Stdout, commandLine(), res)
+	printReport(os.Stdout, benchkit.CommandLine(flag.CommandLine, "go run ./bench/srpm"), res)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench/srpm:", err)
 		cancel()
@@ -125,75 +118,56 @@ func main() {
 	}
 }
 
-// startCPUProfile profiles this process into path until the returned
-// function is called; an empty path profiles nothing.
-func startCPUProfile(path string) (stop func() error, err error) {
-	if path == "" {
-		return func() error { return nil }, nil
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, fmt.Errorf("cpu profile: %w", err)
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		return nil, errors.Join(fmt.Errorf("cpu profile: %w", err), f.Close())
-	}
-	return func() error {
-		pprof.StopCPUProfile()
-		if err := f.Close(); err != nil {
-			return fmt.Errorf("cpu profile: %w", err)
-		}
-		return nil
-	}, nil
-}
-
-// commandLine is the command that repeats this run, every flag spelled out.
-func commandLine() string {
-	parts := []string{"go run ./bench/srpm"}
-	flag.VisitAll(func(f *flag.Flag) { parts = append(parts, "-"+f.Name+"="+f.Value.String()) })
-	return strings.Join(parts, " ")
-}
-
 // run sets everything up, runs the phases and stops everything again.
 func run(ctx context.Context, opts options) (res result, err error) {
 	res.opts = opts
-	res.loadStart = loadAverage()
-	defer func() { res.loadEnd = loadAverage() }()
-	tmp, err := os.MkdirTemp("", "upbuild-bench-srpm-")
+	res.loadStart = benchkit.LoadAverage()
+	defer func() { res.loadEnd = benchkit.LoadAverage() }()
+	tmp, removeTmp, err := benchkit.TempDir("upbuild-bench-srpm-")
 	if err != nil {
-		return res, fmt.Errorf("temporary directory: %w", err)
+		return res, err
 	}
-	defer func() {
-		if rerr := os.RemoveAll(tmp); rerr != nil {
-			err = errors.Join(err, fmt.Errorf("remove %s: %w", tmp, rerr))
-		}
-	}()
+	defer func() { err = errors.Join(err, removeTmp()) }()
 	// The sandbox's job UIDs open the job directories below: every
 	// ancestor must be searchable by others.
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		return res, err
 	}
 
-	sim, err := startSimulator(ctx, filepath.Join(tmp, "repos"))
+	sim, err := benchkit.StartSimulator(ctx, filepath.Join(tmp, "repos"), nil)
 	if err != nil {
 		return res, err
 	}
-	defer func() { err = errors.Join(err, sim.stop()) }()
-	seed, err := gitlabsim.Seed(ctx, sim.Simulator)
-	if err != nil {
-		return res, fmt.Errorf("simulator: %w", err)
-	}
-	up, err := startUpbuild(ctx, sim.url, seed.Bot.Token, tmp, opts.workers)
+	defer func() { err = errors.Join(err, sim.Stop()) }()
+	dataDir := filepath.Join(tmp, "data")
+	db, err := benchkit.PrepareDatabase(ctx, "", dataDir, "")
 	if err != nil {
 		return res, err
 	}
-	defer func() { err = errors.Join(err, up.stop()) }()
+	up, err := benchkit.StartService(ctx, benchkit.ServiceConfig{
+		Instance: sim.URL, BotToken: sim.Seeded.Bot.Token,
+		// The simulator's rate limits are off; upbuild's own budget matches.
+		RequestsPerMinute: 60000,
+		DataDir:           dataDir, DatabaseURL: db.URL, WorkDir: filepath.Join(tmp, "work"),
+		LogPath: filepath.Join(tmp, "upbuild.log"), LogLevel: slog.LevelWarn,
+		Env: map[string]string{"UPBUILD_WORKERS": strconv.Itoa(opts.workers)},
+	})
+	if err != nil {
+		return res, err
+	}
+	defer func() {
+		// upbuild must be down before its directories go, even when ctx
+		// has ended.
+		_, serr := up.Stop(context.WithoutCancel(ctx))
+		err = errors.Join(err, serr)
+	}()
 	p, err := prepareProject(ctx, sim.Simulator, up)
 	if err != nil {
 		return res, err
 	}
-	b := &bench{sim: sim.Simulator, up: up, project: p, author: seed.Maintainer.Username,
-		artifacts: joblog.NewArtifacts(up.srv.Store(), nil), logs: joblog.NewLogs(up.srv.Store(), joblog.Options{})}
+	author := sim.Seeded.Maintainer.Username
+	b := &bench{sim: sim.Simulator, store: up.Store(), project: p, author: author,
+		artifacts: joblog.NewArtifacts(up.Store(), nil), logs: joblog.NewLogs(up.Store(), joblog.Options{})}
 
 	fmt.Fprintf(opts.progress, "bench/srpm: warming the repository cache, then %d jobs one at a time\n", opts.n)
 	mrs, err := b.sequential(ctx, opts.n, &res)
@@ -201,7 +175,7 @@ func run(ctx context.Context, opts options) (res result, err error) {
 		return res, err
 	}
 	fmt.Fprintf(opts.progress, "bench/srpm: timing the steps outside upbuild\n")
-	prepared, err := breakdown(ctx, tmp, sim.url, seed.Bot.Token, sim.Simulator, seed.Maintainer.Username, opts.n, &res)
+	prepared, err := breakdown(ctx, tmp, sim.URL, sim.Seeded.Bot.Token, sim.Simulator, author, opts.n, &res)
 	if err != nil {
 		return res, err
 	}
@@ -210,7 +184,7 @@ func run(ctx context.Context, opts options) (res result, err error) {
 		return res, err
 	}
 	fmt.Fprintf(opts.progress, "bench/srpm: each tool upbuild adds, alone, %d times\n", opts.n)
-	if res.floor, err = floor(ctx, prepared, filepath.Join(tmp, "floor"), sim.url+"/"+p.PathWithNamespace+".git", opts.n); err != nil {
+	if res.floor, err = floor(ctx, prepared, filepath.Join(tmp, "floor"), sim.URL+"/"+p.PathWithNamespace+".git", opts.n); err != nil {
 		return res, err
 	}
 	fmt.Fprintf(opts.progress, "bench/srpm: throughput with %d workers for %s\n", opts.workers, opts.duration)
@@ -218,101 +192,6 @@ func run(ctx context.Context, opts options) (res result, err error) {
 		return res, err
 	}
 	return res, nil
-}
-
-// simulator is the GitLab simulator behind its own loopback listener.
-type simulator struct {
-	*gitlabsim.Simulator
-	url  string
-	stop func() error
-}
-
-func startSimulator(ctx context.Context, reposDir string) (simulator, error) {
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
-	if err != nil {
-		return simulator{}, fmt.Errorf("simulator: listen: %w", err)
-	}
-	base := "http://" + ln.Addr().String()
-	sim := gitlabsim.New(gitlabsim.Options{Dir: reposDir, BaseURL: base, DisableRateLimits: true})
-	hs := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
-	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
-	stop := func() error {
-		err := hs.Close()
-		if serr := <-served; !errors.Is(serr, http.ErrServerClosed) {
-			err = errors.Join(err, serr)
-		}
-		if err != nil {
-			return fmt.Errorf("stop the simulator: %w", err)
-		}
-		return nil
-	}
-	return simulator{Simulator: sim, url: base, stop: stop}, nil
-}
-
-// upbuild is the service under test, serving on its own loopback listener.
-type upbuild struct {
-	srv     *server.Server
-	cfg     config.Config
-	logFile *os.File
-	cancel  context.CancelFunc
-	stopped chan error
-}
-
-// startUpbuild configures upbuild for the simulator the way `upbuild serve`
-// would be, from environment variables that exist only for this run, and
-// starts it.
-func startUpbuild(ctx context.Context, simURL, botToken, tmp string, workers int) (*upbuild, error) {
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("upbuild: listen: %w", err)
-	}
-	adminToken := make([]byte, 24)
-	_, _ = rand.Read(adminToken) // crypto/rand.Read never fails (Go 1.24+)
-	dataDir := filepath.Join(tmp, "data")
-	env := map[string]string{
-		"UPBUILD_LISTEN":                ln.Addr().String(),
-		"UPBUILD_PUBLIC_URL":            "http://" + ln.Addr().String(),
-		"UPBUILD_DATA_DIR":              dataDir,
-		"UPBUILD_DATABASE_URL":          filepath.Join(dataDir, "upbuild.db"),
-		"UPBUILD_INSTANCES":             simURL,
-		config.BotTokenEnvName(simURL):  botToken,
-		config.Defaults().AdminTokenEnv: "bench-admin-" + hex.EncodeToString(adminToken),
-	}
-	getenv := func(k string) string { return env[k] }
-	cfg, err := config.Load("", getenv)
-	if err != nil {
-		return nil, errors.Join(fmt.Errorf("upbuild: %w", err), ln.Close())
-	}
-	cfg.Workers = workers
-	cfg.WorkDir = filepath.Join(tmp, "work")
-	// The simulator's rate limits are off; upbuild's own budget matches.
-	cfg.Instances[0].RequestsPerMinute = 60000
-	logFile, err := os.Create(filepath.Join(tmp, "upbuild.log"))
-	if err != nil {
-		return nil, errors.Join(fmt.Errorf("upbuild log: %w", err), ln.Close())
-	}
-	log := slog.New(slog.NewJSONHandler(logFile, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	srv, err := server.New(ctx, cfg, log, getenv)
-	if err != nil {
-		return nil, errors.Join(fmt.Errorf("upbuild: %w", err), ln.Close(), logFile.Close())
-	}
-	serveCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	u := &upbuild{srv: srv, cfg: cfg, logFile: logFile, cancel: cancel, stopped: make(chan error, 1)}
-	go func() { u.stopped <- srv.Serve(serveCtx, ln) }()
-	return u, nil
-}
-
-// stop shuts upbuild down gracefully and waits for it.
-func (u *upbuild) stop() error {
-	u.cancel()
-	err := errors.Join(<-u.stopped, u.logFile.Close())
-	if err != nil {
-		return fmt.Errorf("upbuild: %w", err)
-	}
-	return nil
 }
 
 // helloSpec is a tiny noarch package whose source is the repository itself,
@@ -360,7 +239,7 @@ jobs:
 
 // prepareProject creates the project with its v1.0 tag and connects it to
 // upbuild with a webhook token, as a maintainer would.
-func prepareProject(ctx context.Context, sim *gitlabsim.Simulator, up *upbuild) (gitlabsim.Project, error) {
+func prepareProject(ctx context.Context, sim *gitlabsim.Simulator, up *benchkit.Service) (gitlabsim.Project, error) {
 	p, err := sim.AddProject(ctx, gitlabsim.ProjectSpec{Namespace: "demo", Path: "hello-srpm", Visibility: gitlabsim.Public,
 		DefaultBranch: "main", Files: map[string]string{".packit.yaml": packitConfig(), "hello.spec": helloSpec,
 			"hello.sh": "#!/bin/sh\necho hello\n"}})
@@ -370,26 +249,9 @@ func prepareProject(ctx context.Context, sim *gitlabsim.Simulator, up *upbuild) 
 	if _, err := sim.CreateTag(ctx, p.ID, "alice", "v1.0", "main", "release 1.0"); err != nil {
 		return p, fmt.Errorf("simulator: tag: %w", err)
 	}
-	ring, _, err := token.LoadOrCreateKeyring(up.cfg.KeyFile)
+	issued, err := up.IssueWebhookToken(ctx, benchkit.TokenRequest{URL: p.WebURL, IssuedBy: "bench/srpm"})
 	if err != nil {
-		return p, fmt.Errorf("upbuild keys: %w", err)
-	}
-	var instances []string
-	for _, raw := range server.InstanceURLs(up.cfg) {
-		inst, err := token.NormalizeInstanceURL(raw)
-		if err != nil {
-			return p, fmt.Errorf("instance %s: %w", raw, err)
-		}
-		instances = append(instances, inst)
-	}
-	tokens := &hooktoken.Manager{Store: up.srv.Store(), Keyring: ring, PublicURL: up.cfg.PublicURL, Instances: instances}
-	scope, err := tokens.Scope(p.WebURL, false)
-	if err != nil {
-		return p, fmt.Errorf("token for %s: %w", p.PathWithNamespace, err)
-	}
-	issued, err := tokens.Issue(ctx, scope, false, "bench/srpm")
-	if err != nil {
-		return p, fmt.Errorf("token for %s: %w", p.PathWithNamespace, err)
+		return p, err
 	}
 	if _, err := sim.AddHook(p.ID, gitlabsim.HookSpec{URL: issued.WebhookURL, Token: issued.Token,
 		TagPushEvents: true, MergeRequestsEvents: true, NoteEvents: true, ReleasesEvents: true}); err != nil {
@@ -401,7 +263,7 @@ func prepareProject(ctx context.Context, sim *gitlabsim.Simulator, up *upbuild) 
 // bench drives merge requests on the project and reads upbuild's records.
 type bench struct {
 	sim       *gitlabsim.Simulator
-	up        *upbuild
+	store     *store.Store
 	project   gitlabsim.Project
 	author    string
 	artifacts *joblog.Artifacts
@@ -425,12 +287,11 @@ func (b *bench) openMR(ctx context.Context, index int) (gitlabsim.MergeRequest, 
 
 // job returns the merge request's build job, or false while there is none.
 func (b *bench) job(ctx context.Context, iid int64) (store.Job, bool, error) {
-	st := b.up.srv.Store()
-	runs, err := st.Runs(ctx, store.RunFilter{ProjectID: b.project.ID, MRIID: iid})
+	runs, err := b.store.Runs(ctx, store.RunFilter{ProjectID: b.project.ID, MRIID: iid})
 	if err != nil || len(runs) == 0 {
 		return store.Job{}, false, err
 	}
-	jobs, err := st.RunJobs(ctx, runs[0].ID)
+	jobs, err := b.store.RunJobs(ctx, runs[0].ID)
 	if err != nil || len(jobs) == 0 {
 		return store.Job{}, false, err
 	}
@@ -574,16 +435,4 @@ func (b *bench) throughput(ctx context.Context, opts options, firstIndex int, re
 		case <-tick.C:
 		}
 	}
-}
-
-// loadAverage is the machine's one-minute load average.
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	if fields := strings.Fields(string(b)); len(fields) > 0 {
-		return fields[0]
-	}
-	return "?"
 }

@@ -14,6 +14,7 @@ import (
 	"upbuild.dev/upbuild/internal/config"
 	"upbuild.dev/upbuild/internal/hooktoken"
 	"upbuild.dev/upbuild/internal/server"
+	"upbuild.dev/upbuild/internal/store"
 	"upbuild.dev/upbuild/internal/token"
 )
 
@@ -33,6 +34,9 @@ type ServiceConfig struct {
 	RequestsPerMinute int
 	DataDir           string
 	DatabaseURL       string
+	// WorkDir, when set, replaces the directory for jobs' working trees
+	// (config work_dir), e.g. to keep them with the run's other files.
+	WorkDir string
 	// LogPath receives upbuild's JSON log lines at LogLevel and above.
 	LogPath  string
 	LogLevel slog.Level
@@ -47,6 +51,7 @@ type Service struct {
 	// URL is the service's base URL, e.g. http://127.0.0.1:41234.
 	URL        string
 	adminToken string
+	store      *store.Store
 	tokens     *hooktoken.Manager
 	logFile    *os.File
 	cancel     context.CancelFunc
@@ -85,6 +90,9 @@ func StartService(ctx context.Context, sc ServiceConfig) (*Service, error) {
 	if sc.RequestsPerMinute > 0 {
 		cfg.Instances[0].RequestsPerMinute = sc.RequestsPerMinute
 	}
+	if sc.WorkDir != "" {
+		cfg.WorkDir = sc.WorkDir
+	}
 	logFile, err := os.Create(sc.LogPath)
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("upbuild log: %w", err), ln.Close())
@@ -100,7 +108,7 @@ func StartService(ctx context.Context, sc ServiceConfig) (*Service, error) {
 	}
 
 	serveCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	s := &Service{URL: base, adminToken: adminToken, tokens: tokens, logFile: logFile, cancel: cancel,
+	s := &Service{URL: base, adminToken: adminToken, store: srv.Store(), tokens: tokens, logFile: logFile, cancel: cancel,
 		failed: make(chan error, 1), stopped: make(chan error, 1)}
 	go func() {
 		err := srv.Serve(serveCtx, ln)
@@ -159,6 +167,10 @@ func (s *Service) waitReady(ctx context.Context) error {
 
 // AdminToken is the admin API token this run made up for upbuild.
 func (s *Service) AdminToken() string { return s.adminToken }
+
+// Store is the service's own store, for reading its records (runs, jobs,
+// artifacts) from the benchmark while it runs.
+func (s *Service) Store() *store.Store { return s.store }
 
 // Failed receives an error when upbuild stops without being asked to.
 func (s *Service) Failed() <-chan error { return s.failed }

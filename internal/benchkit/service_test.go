@@ -95,6 +95,11 @@ func TestServiceTakesTheSimulatorsDeliveries(t *testing.T) {
 				t.Errorf("push deliveries %+v, want one answered 202", pushes)
 			}
 
+			// The service's own store already holds the delivery.
+			if n, err := svc.Store().CountDeliveries(ctx); err != nil || n != 1 {
+				t.Errorf("service store: %d deliveries (%v), want 1", n, err)
+			}
+
 			logged, err := svc.Stop(ctx)
 			if err != nil {
 				t.Error(err)
