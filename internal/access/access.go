@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -151,7 +152,8 @@ type Guard struct {
 	apps      map[string]OAuthApp
 	forges    map[string]forge.Forge
 	crossSite *http.CrossOriginProtection
-	levels    *levelCache
+	levels    *ttlCache[levelKey, forge.AccessLevel]
+	public    *ttlCache[projectKey, bool]
 }
 
 // New builds a Guard.
@@ -176,7 +178,8 @@ func New(opts Options) (*Guard, error) {
 	if g.client == nil {
 		g.client = &http.Client{Timeout: 30 * time.Second}
 	}
-	g.levels = newLevelCache(opts.LevelTTL, g.now)
+	g.levels = newTTLCache[levelKey, forge.AccessLevel](opts.LevelTTL, g.now)
+	g.public = newTTLCache[projectKey, bool](opts.LevelTTL, g.now)
 	for raw, app := range opts.Apps {
 		key, err := token.NormalizeInstanceURL(raw)
 		if err != nil {
@@ -241,7 +244,7 @@ func (g *Guard) Allowed(ctx context.Context, r *http.Request, p Project, a Actio
 	if g.operator(r) {
 		return true, nil
 	}
-	if p.Public && a == SeePrivate {
+	if p.Public && a == SeePrivate && g.stillPublic(ctx, p) {
 		return true, nil
 	}
 	v, ok := g.Viewer(r)
@@ -257,6 +260,39 @@ func (g *Guard) Allowed(ctx context.Context, r *http.Request, p Project, a Actio
 		return false, err
 	}
 	return level >= a.Needs(), nil
+}
+
+// stillPublic checks with GitLab, at most once per LevelTTL and project,
+// that a project upbuild last saw public still is: one that went private
+// stops being shown to everyone then, not at its next webhook delivery.
+// When GitLab cannot be asked, or upbuild has no bot token for the
+// instance, what upbuild last saw stands; a project the bot can no longer
+// see at all is no longer public.
+func (g *Guard) stillPublic(ctx context.Context, p Project) bool {
+	instance, err := token.NormalizeInstanceURL(p.Instance)
+	if err != nil {
+		return true
+	}
+	key := projectKey{instance: instance, projectID: p.ID}
+	if public, ok := g.public.get(key); ok {
+		return public
+	}
+	f, ok := g.forges[instance]
+	if !ok {
+		return true
+	}
+	info, err := f.Project(ctx, strconv.FormatInt(p.ID, 10))
+	switch {
+	case errors.Is(err, forge.ErrNotFound):
+		g.public.put(key, false)
+		return false
+	case err != nil:
+		g.log.Warn("ask GitLab whether a project is still public", "instance", instance, "project_id", p.ID, "err", err)
+		return true
+	}
+	public := info.Visibility == "" || info.Visibility == "public"
+	g.public.put(key, public)
+	return public
 }
 
 // level is the user's access level on the project, from the cache or

@@ -265,6 +265,35 @@ func TestLevelCacheLastsAtMostLevelTTL(t *testing.T) {
 	})
 }
 
+func TestAProjectThatWentPrivateStopsBeingPublicWithinLevelTTL(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		svc := newService(t, dbURL, 30*time.Second)
+		anonymous := newBrowser(t)
+		if got := svc.check(t, anonymous, svc.a, svc.a.public, "see"); got != "true" {
+			t.Fatalf("anyone sees the public project: %s", got)
+		}
+		// Its maintainers make it private; GitLab sends no webhook for that.
+		if err := svc.a.sim.SetProjectVisibility(svc.a.public.ID, gitlabsim.Private); err != nil {
+			t.Fatal(err)
+		}
+		svc.clock.Advance(29 * time.Second)
+		if got := svc.check(t, anonymous, svc.a, svc.a.public, "see"); got != "true" {
+			t.Fatalf("within the TTL, what GitLab said last stands: %s, want true", got)
+		}
+		svc.clock.Advance(time.Second)
+		if got := svc.check(t, anonymous, svc.a, svc.a.public, "see"); got != "false" {
+			t.Fatalf("after the TTL, anyone still sees the project that went private: %s", got)
+		}
+		// Its members still do.
+		if err := svc.a.sim.AddProjectMember(svc.a.public.ID, svc.a.users["rita"].ID, gitlabsim.Reporter); err != nil {
+			t.Fatal(err)
+		}
+		if got := svc.check(t, signIn(t, svc, svc.a, "rita"), svc.a, svc.a.public, "see"); got != "true" {
+			t.Fatalf("a member of the project that went private: %s, want true", got)
+		}
+	})
+}
+
 func TestForgeErrorDenies(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, dbURL string) {
 		svc := newService(t, dbURL, time.Minute)

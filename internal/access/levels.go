@@ -3,13 +3,11 @@ package access
 import (
 	"sync"
 	"time"
-
-	"upbuild.dev/upbuild/internal/forge"
 )
 
-// levelCacheMax bounds the cache; past it, expired entries are dropped,
-// and if none are, the whole cache (it refills from GitLab).
-const levelCacheMax = 10000
+// cacheMax bounds a cache; past it, expired entries are dropped, and if
+// none are, the whole cache (it refills from GitLab).
+const cacheMax = 10000
 
 type levelKey struct {
 	instance  string
@@ -17,48 +15,56 @@ type levelKey struct {
 	userID    int64
 }
 
-type cachedLevel struct {
-	level forge.AccessLevel
+type projectKey struct {
+	instance  string
+	projectID int64
+}
+
+type cached[V any] struct {
+	value V
 	at    time.Time
 }
 
-// levelCache remembers access levels for ttl, so that a page with many
-// checks asks GitLab once, and a demoted user keeps a level at most ttl.
-type levelCache struct {
+// ttlCache remembers what GitLab said for ttl: access levels, so that a
+// page with many checks asks once and a demoted user keeps a level at most
+// ttl; and whether a project is still public, so that one that went
+// private stops being shown to everyone within ttl.
+type ttlCache[K comparable, V any] struct {
 	ttl time.Duration
 	now func() time.Time
 
 	mu      sync.Mutex
-	entries map[levelKey]cachedLevel
+	entries map[K]cached[V]
 }
 
-func newLevelCache(ttl time.Duration, now func() time.Time) *levelCache {
-	return &levelCache{ttl: ttl, now: now, entries: map[levelKey]cachedLevel{}}
+func newTTLCache[K comparable, V any](ttl time.Duration, now func() time.Time) *ttlCache[K, V] {
+	return &ttlCache[K, V]{ttl: ttl, now: now, entries: map[K]cached[V]{}}
 }
 
-func (c *levelCache) get(k levelKey) (forge.AccessLevel, bool) {
+func (c *ttlCache[K, V]) get(k K) (V, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries[k]
 	if !ok || c.now().Sub(e.at) >= c.ttl {
-		return forge.NoAccess, false
+		var zero V
+		return zero, false
 	}
-	return e.level, true
+	return e.value, true
 }
 
-func (c *levelCache) put(k levelKey, l forge.AccessLevel) {
+func (c *ttlCache[K, V]) put(k K, v V) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
-	if len(c.entries) >= levelCacheMax {
+	if len(c.entries) >= cacheMax {
 		for key, e := range c.entries {
 			if now.Sub(e.at) >= c.ttl {
 				delete(c.entries, key)
 			}
 		}
-		if len(c.entries) >= levelCacheMax {
+		if len(c.entries) >= cacheMax {
 			clear(c.entries)
 		}
 	}
-	c.entries[k] = cachedLevel{level: l, at: now}
+	c.entries[k] = cached[V]{value: v, at: now}
 }

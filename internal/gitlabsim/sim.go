@@ -549,6 +549,19 @@ func (s *Simulator) Project(id int64) (Project, error) {
 	return s.projectCopyLocked(p), nil
 }
 
+// SetProjectVisibility changes a project's visibility, as a Maintainer
+// does in its settings. GitLab sends no webhook for it.
+func (s *Simulator) SetProjectVisibility(id int64, v Visibility) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.projects[id]
+	if !ok {
+		return fmt.Errorf("project %d: %w", id, ErrNotFound)
+	}
+	p.Visibility = v
+	return nil
+}
+
 func (s *Simulator) projectCopyLocked(p *Project) Project {
 	c := *p
 	c.WebURL = s.baseURL + "/" + p.PathWithNamespace
