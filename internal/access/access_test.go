@@ -35,12 +35,16 @@ func TestSignInWithGitLab(t *testing.T) {
 			t.Fatalf("session cookie = %+v", c)
 		}
 
-		// Neither the user's GitLab token nor the cookie value is in the
-		// database or the log.
-		tokens := svc.a.sim.OAuthTokens()
+		// The user's GitLab token did its one job and was revoked at GitLab.
+		tokens := svc.a.sim.IssuedOAuthTokens()
 		if len(tokens) != 1 {
 			t.Fatalf("tokens GitLab issued = %d, want 1", len(tokens))
 		}
+		if valid := svc.a.sim.OAuthTokens(); len(valid) != 0 {
+			t.Errorf("%d GitLab tokens still valid after sign-in, want the one revoked", len(valid))
+		}
+		// Neither the user's GitLab token nor the cookie value is in the
+		// database or the log.
 		db := dump(t, svc.store)
 		for what, secret := range map[string]string{"GitLab token": tokens[0], "session cookie": c.Value, "client secret": "gloas-"} {
 			if strings.Contains(db, secret) {

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"golang.org/x/oauth2"
 
@@ -240,6 +241,9 @@ func (g *Guard) whoSignedIn(ctx context.Context, instance string, app OAuthApp, 
 		}
 		return gitlabUser{}, fmt.Errorf("exchange the code: %w", err)
 	}
+	// The token has done its one job once GitLab said whose it is: revoke
+	// it, so that it is worth nothing even before it expires.
+	defer g.revoke(ctx, instance, app, tok.AccessToken)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, instance+"/api/v4/user", nil)
 	if err != nil {
 		return gitlabUser{}, fmt.Errorf("ask who signed in: %w", err)
@@ -261,6 +265,31 @@ func (g *Guard) whoSignedIn(ctx context.Context, instance string, app OAuthApp, 
 		return gitlabUser{}, errors.New("ask who signed in: GitLab's answer names no user")
 	}
 	return u, nil
+}
+
+// revoke asks GitLab to revoke the person's token (RFC 7009). A failure is
+// logged, not fatal: the token expires at GitLab anyway, and the sign-in
+// itself worked.
+func (g *Guard) revoke(ctx context.Context, instance string, app OAuthApp, accessToken string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	form := url.Values{"token": {accessToken}, "client_id": {app.ClientID}, "client_secret": {app.ClientSecret}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, instance+"/oauth/revoke", strings.NewReader(form.Encode()))
+	if err != nil {
+		g.log.Warn("revoke the signed-in person's GitLab token", "instance", instance, "err", err)
+		return
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := g.client.Do(req)
+	if err != nil {
+		g.log.Warn("revoke the signed-in person's GitLab token", "instance", instance, "err", err)
+		return
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
+	if resp.StatusCode != http.StatusOK {
+		g.log.Warn("revoke the signed-in person's GitLab token", "instance", instance, "status", resp.StatusCode)
+	}
 }
 
 func (g *Guard) signOut(w http.ResponseWriter, r *http.Request) {

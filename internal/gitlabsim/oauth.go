@@ -23,6 +23,7 @@ import (
 //	                        simulator has no passwords; tests pick the user)
 //	POST /oauth/authorize   "Authorize": back to redirect_uri with ?code&state
 //	POST /oauth/token       authorization_code and refresh_token grants
+//	POST /oauth/revoke      token revocation (RFC 7009), client authenticated
 //
 // Authorization codes are single use and live ten minutes; access tokens
 // live two hours (expires_in 7200) and work as "Authorization: Bearer" on
@@ -122,6 +123,20 @@ func (s *Simulator) OAuthTokens() []string {
 	return out
 }
 
+// IssuedOAuthTokens lists every access token the provider issued, revoked
+// and expired ones too, for tests that search for them where they must
+// not be.
+func (s *Simulator) IssuedOAuthTokens() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.oauth.tokens))
+	for tok := range s.oauth.tokens {
+		out = append(out, tok)
+	}
+	slices.Sort(out)
+	return out
+}
+
 // apiUserLocked is the user a /api/v4 token belongs to: a personal access
 // token, or an OAuth2 access token that has not expired and whose scopes
 // cover the call. A nil user with a nil error means no such token (401).
@@ -162,6 +177,8 @@ func (s *Simulator) serveOAuth(w http.ResponseWriter, r *http.Request) {
 		s.signInForm(w, r)
 	case r.URL.Path == "/oauth/token" && r.Method == http.MethodPost:
 		s.issueToken(w, r)
+	case r.URL.Path == "/oauth/revoke" && r.Method == http.MethodPost:
+		s.revokeToken(w, r)
 	default:
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "404 Not Found"})
 	}
@@ -407,6 +424,34 @@ func pkceMatches(method, challenge, verifier string) bool {
 		want = base64.RawURLEncoding.EncodeToString(sum[:])
 	}
 	return subtle.ConstantTimeCompare([]byte(want), []byte(challenge)) == 1
+}
+
+// revokeToken is RFC 7009 token revocation as GitLab does it: the client
+// authenticates; a token that is unknown or another client's is answered
+// 200 like a revoked one, and left alone.
+func (s *Simulator) revokeToken(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		oauthError(w, http.StatusBadRequest, "invalid_request", "The request is missing a required parameter, includes an unsupported parameter value, or is otherwise malformed.")
+		return
+	}
+	clientID, secret := clientCredentials(r)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.oauth.init()
+	app := s.oauth.apps[clientID]
+	if app == nil || subtle.ConstantTimeCompare([]byte(secret), []byte(app.secret)) != 1 {
+		oauthError(w, http.StatusUnauthorized, "invalid_client", "Client authentication failed due to unknown client, no client authentication included, or unsupported authentication method.")
+		return
+	}
+	tok := r.PostForm.Get("token")
+	t, ok := s.oauth.tokens[tok]
+	if !ok {
+		t, ok = s.oauth.refresh[tok]
+	}
+	if ok && t.clientID == app.clientID {
+		t.revoked = true
+	}
+	writeJSON(w, http.StatusOK, map[string]any{})
 }
 
 func (s *Simulator) issueToken(w http.ResponseWriter, r *http.Request) {

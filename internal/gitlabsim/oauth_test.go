@@ -254,3 +254,47 @@ func TestOAuthAuthorizeRefusals(t *testing.T) {
 		t.Fatalf("unknown user = %d %q", p.status, p.body)
 	}
 }
+
+func TestOAuthRevokeWorksOnlyForTheClientsOwnTokens(t *testing.T) {
+	w := newWorld(t, gitlabsim.Options{})
+	clientID, secret := w.sim.AddOAuthApp(redirectURI, "read_user")
+	otherID, otherSecret := w.sim.AddOAuthApp(redirectURI, "read_user")
+	verifier := strings.Repeat("r", 43)
+	got := authorize(t, w, browser(t), authParams(clientID, s256(verifier)), "rita")
+	status, tok := exchange(t, w, url.Values{"grant_type": {"authorization_code"}, "code": {got.Get("code")},
+		"redirect_uri": {redirectURI}, "client_id": {clientID}, "client_secret": {secret}, "code_verifier": {verifier}})
+	if status != http.StatusOK {
+		t.Fatalf("token answer = %d %v", status, tok)
+	}
+	access := tok["access_token"].(string)
+	userStatus := func() int {
+		req, _ := http.NewRequest(http.MethodGet, w.url+"/api/v4/user", nil)
+		req.Header.Set("Authorization", "Bearer "+access)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	revoke := func(id, sec string) page {
+		return do(t, http.DefaultClient, http.MethodPost, w.url+"/oauth/revoke",
+			url.Values{"token": {access}, "client_id": {id}, "client_secret": {sec}})
+	}
+	if p := revoke(clientID, "wrong"); p.status != http.StatusUnauthorized || !strings.Contains(p.body, "invalid_client") {
+		t.Fatalf("revoke with a wrong secret = %d %s, want 401 invalid_client", p.status, p.body)
+	}
+	// Another client is answered like a success, and the token lives on.
+	if p := revoke(otherID, otherSecret); p.status != http.StatusOK || userStatus() != http.StatusOK {
+		t.Fatalf("revoke by another client = %d, then GET /user = %d; want 200 and the token still working", p.status, userStatus())
+	}
+	if p := revoke(clientID, secret); p.status != http.StatusOK || p.body != "{}" {
+		t.Fatalf("revoke = %d %q, want 200 {}", p.status, p.body)
+	}
+	if s := userStatus(); s != http.StatusUnauthorized {
+		t.Fatalf("GET /user with the revoked token = %d, want 401", s)
+	}
+	if valid := w.sim.OAuthTokens(); len(valid) != 0 {
+		t.Fatalf("valid tokens after revocation: %d, want 0", len(valid))
+	}
+}
