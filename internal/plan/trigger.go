@@ -255,7 +255,7 @@ func (in *input) jobs(cfg *packitcfg.Config, t target, sel *selection, held bool
 		case job.ManualTrigger && (sel == nil || !sel.includeManual):
 			state, desc = store.JobWaiting, "Waiting for a /packit command"
 		case held:
-			state, desc = store.JobHeld, "Waiting for approval: a Developer must comment /packit approve"
+			state, desc = store.JobHeld, "Waiting for approval: a Developer must comment /packit approve, or approve on the run page"
 		}
 		targets := jobTargets(job, in.p.opts.Policy.Aliases)
 		for _, tg := range targets {

@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 
@@ -14,8 +15,9 @@ import (
 type JobButtons struct {
 	CSRF string
 	// Rerun and Cancel say which buttons apply to the job's state; on the
-	// run page, RerunFailed says whether any job failed.
-	Rerun, Cancel, RerunFailed bool
+	// run page, RerunFailed says whether any job failed, and Approve
+	// whether jobs of a merge request wait for a Developer's approval.
+	Rerun, Cancel, RerunFailed, Approve bool
 }
 
 // jobButtons decides which buttons a viewer sees for a job (or, with
@@ -34,7 +36,18 @@ func (p *Pages) jobButtons(r *http.Request, run store.Run, job *store.Job, jobs 
 		b.Cancel = !store.JobFinal(job.State)
 	}
 	b.RerunFailed = len(failedJobs(jobs)) > 0
+	b.Approve = run.MRIID != 0 && heldJobs(jobs)
 	return b
+}
+
+// heldJobs says whether any job waits for approval.
+func heldJobs(jobs []store.Job) bool {
+	for _, j := range jobs {
+		if j.State == store.JobHeld {
+			return true
+		}
+	}
+	return false
 }
 
 // failedJobs are the jobs "re-run failed jobs" runs again.
@@ -52,6 +65,57 @@ func (s *SelfService) registerJobActions(mux *http.ServeMux) {
 	mux.HandleFunc("POST /jobs/{id}/rerun", s.rerunJob)
 	mux.HandleFunc("POST /jobs/{id}/cancel", s.cancelJob)
 	mux.HandleFunc("POST /runs/{id}/rerun-failed", s.rerunFailed)
+	mux.HandleFunc("POST /runs/{id}/approve", s.approveRun)
+}
+
+// approveRun is "/packit approve" from the run page: a Developer lets the
+// merge request's held jobs for this commit run. Like the comment, the
+// approval is for this commit only; a new push needs a new one.
+func (s *SelfService) approveRun(w http.ResponseWriter, r *http.Request) {
+	if !s.checkCSRF(w, r) {
+		return
+	}
+	id, ok := pathID(r)
+	if !ok {
+		notFound(w, "This run")
+		return
+	}
+	run, ok := s.triggerable(w, r, id, "This run")
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	jobs, err := s.Pages.Store.RunJobs(ctx, id)
+	if err != nil {
+		s.Pages.unavailable(w, "load jobs", err)
+		return
+	}
+	if run.MRIID == 0 || !heldJobs(jobs) {
+		http.Error(w, "No job of this run waits for approval.", http.StatusConflict)
+		return
+	}
+	actor := s.actor(r)
+	mr := store.MRRef{Instance: run.Instance, ProjectID: run.ProjectID, IID: run.MRIID}
+	if err := s.Pages.Store.Approve(ctx, mr, run.SHA, actor); err != nil {
+		s.Pages.unavailable(w, "approve", err)
+		return
+	}
+	released, err := s.Pages.Store.ReleaseHeldJobs(ctx, mr, run.SHA, "Waiting for a worker (approved by @"+actor+" on upbuild)")
+	if err != nil {
+		s.Pages.unavailable(w, "approve", err)
+		return
+	}
+	if _, err := s.Pages.Store.AppendAudit(ctx, store.AuditEntry{Instance: run.Instance, ProjectID: run.ProjectID, Actor: actor,
+		Action: "run.approve", Detail: fmt.Sprintf("approved commit %.12s of !%d on the run page (%d jobs released)", run.SHA, run.MRIID, len(released))}); err != nil {
+		s.Pages.unavailable(w, "approve", err)
+		return
+	}
+	// A failed enqueue is not lost: the server enqueues queued jobs again.
+	if err := s.Enqueue(ctx, released...); err != nil {
+		s.Pages.Logger.Error("enqueue approved jobs", "jobs", released, "err", err)
+	}
+	s.Changed()
+	http.Redirect(w, r, "/runs/"+strconv.FormatInt(run.ID, 10), http.StatusSeeOther)
 }
 
 // triggerable loads a run the viewer may re-run or cancel jobs of,
@@ -76,7 +140,7 @@ func (s *SelfService) triggerable(w http.ResponseWriter, r *http.Request, runID 
 	}
 	if ok, done := s.allowed(w, r, p, access.Trigger); done || !ok {
 		if !done {
-			s.forbidden(w, r, access.Trigger, "re-run or cancel its jobs")
+			s.forbidden(w, r, access.Trigger, "re-run, cancel or approve its jobs")
 		}
 		return store.Run{}, false
 	}
