@@ -426,21 +426,31 @@ func pkceMatches(method, challenge, verifier string) bool {
 	return subtle.ConstantTimeCompare([]byte(want), []byte(challenge)) == 1
 }
 
-// revokeToken is RFC 7009 token revocation as GitLab does it: the client
-// authenticates; a token that is unknown or another client's is answered
-// 200 like a revoked one, and left alone.
-func (s *Simulator) revokeToken(w http.ResponseWriter, r *http.Request) {
+// authenticateClientLocked reads a token endpoint's form and checks the
+// client's credentials, answering the request itself when either fails.
+func (s *Simulator) authenticateClientLocked(w http.ResponseWriter, r *http.Request) (*oauthApp, bool) {
 	if err := r.ParseForm(); err != nil {
 		oauthError(w, http.StatusBadRequest, "invalid_request", "The request is missing a required parameter, includes an unsupported parameter value, or is otherwise malformed.")
-		return
+		return nil, false
 	}
 	clientID, secret := clientCredentials(r)
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.oauth.init()
 	app := s.oauth.apps[clientID]
 	if app == nil || subtle.ConstantTimeCompare([]byte(secret), []byte(app.secret)) != 1 {
 		oauthError(w, http.StatusUnauthorized, "invalid_client", "Client authentication failed due to unknown client, no client authentication included, or unsupported authentication method.")
+		return nil, false
+	}
+	return app, true
+}
+
+// revokeToken is RFC 7009 token revocation as GitLab does it: the client
+// authenticates; a token that is unknown or another client's is answered
+// 200 like a revoked one, and left alone.
+func (s *Simulator) revokeToken(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	app, ok := s.authenticateClientLocked(w, r)
+	if !ok {
 		return
 	}
 	tok := r.PostForm.Get("token")
@@ -455,17 +465,10 @@ func (s *Simulator) revokeToken(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Simulator) issueToken(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil {
-		oauthError(w, http.StatusBadRequest, "invalid_request", "The request is missing a required parameter, includes an unsupported parameter value, or is otherwise malformed.")
-		return
-	}
-	clientID, secret := clientCredentials(r)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.oauth.init()
-	app := s.oauth.apps[clientID]
-	if app == nil || subtle.ConstantTimeCompare([]byte(secret), []byte(app.secret)) != 1 {
-		oauthError(w, http.StatusUnauthorized, "invalid_client", "Client authentication failed due to unknown client, no client authentication included, or unsupported authentication method.")
+	app, ok := s.authenticateClientLocked(w, r)
+	if !ok {
 		return
 	}
 	now := s.now()

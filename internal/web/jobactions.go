@@ -72,24 +72,11 @@ func (s *SelfService) registerJobActions(mux *http.ServeMux) {
 // merge request's held jobs for this commit run. Like the comment, the
 // approval is for this commit only; a new push needs a new one.
 func (s *SelfService) approveRun(w http.ResponseWriter, r *http.Request) {
-	if !s.checkCSRF(w, r) {
-		return
-	}
-	id, ok := pathID(r)
-	if !ok {
-		notFound(w, "This run")
-		return
-	}
-	run, ok := s.triggerable(w, r, id, "This run")
+	run, jobs, ok := s.actionRun(w, r)
 	if !ok {
 		return
 	}
 	ctx := r.Context()
-	jobs, err := s.Pages.Store.RunJobs(ctx, id)
-	if err != nil {
-		s.Pages.unavailable(w, "load jobs", err)
-		return
-	}
 	if run.MRIID == 0 || !heldJobs(jobs) {
 		http.Error(w, "No job of this run waits for approval.", http.StatusConflict)
 		return
@@ -170,6 +157,29 @@ func (s *SelfService) actionJob(w http.ResponseWriter, r *http.Request) (store.J
 	return job, run, ok
 }
 
+// actionRun loads the run of a /runs/{id}/... action and its jobs, after
+// the CSRF and access checks.
+func (s *SelfService) actionRun(w http.ResponseWriter, r *http.Request) (store.Run, []store.Job, bool) {
+	if !s.checkCSRF(w, r) {
+		return store.Run{}, nil, false
+	}
+	id, ok := pathID(r)
+	if !ok {
+		notFound(w, "This run")
+		return store.Run{}, nil, false
+	}
+	run, ok := s.triggerable(w, r, id, "This run")
+	if !ok {
+		return store.Run{}, nil, false
+	}
+	jobs, err := s.Pages.Store.RunJobs(r.Context(), id)
+	if err != nil {
+		s.Pages.unavailable(w, "load jobs", err)
+		return store.Run{}, nil, false
+	}
+	return run, jobs, true
+}
+
 func (s *SelfService) rerunJob(w http.ResponseWriter, r *http.Request) {
 	job, run, ok := s.actionJob(w, r)
 	if !ok {
@@ -179,21 +189,8 @@ func (s *SelfService) rerunJob(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *SelfService) rerunFailed(w http.ResponseWriter, r *http.Request) {
-	if !s.checkCSRF(w, r) {
-		return
-	}
-	id, ok := pathID(r)
+	run, jobs, ok := s.actionRun(w, r)
 	if !ok {
-		notFound(w, "This run")
-		return
-	}
-	run, ok := s.triggerable(w, r, id, "This run")
-	if !ok {
-		return
-	}
-	jobs, err := s.Pages.Store.RunJobs(r.Context(), id)
-	if err != nil {
-		s.Pages.unavailable(w, "load jobs", err)
 		return
 	}
 	failed := failedJobs(jobs)
