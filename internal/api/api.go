@@ -51,6 +51,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	if a.Jobs != nil {
 		mux.HandleFunc("POST /api/v1/jobs/{id}/rerun", a.Jobs.HandleRerun)
 		mux.HandleFunc("POST /api/v1/jobs/{id}/cancel", a.Jobs.HandleCancel)
+		mux.HandleFunc("POST /api/v1/runs/{id}/approve", a.Jobs.HandleApprove)
 	}
 }
 

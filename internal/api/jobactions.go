@@ -15,6 +15,7 @@ import (
 //
 //	POST /api/v1/jobs/{id}/rerun   → 201 RerunJSON: a new run with a copy of the job
 //	POST /api/v1/jobs/{id}/cancel  → 200 JobJSON: the job, now canceled
+//	POST /api/v1/runs/{id}/approve → 200 RerunJSON: the merge request's held jobs, now queued
 //
 // A request with a session cookie must carry the session's CSRF token in
 // the form field "csrf"; the admin token needs none. API.Register routes
@@ -65,6 +66,16 @@ func (j *JobActions) trigger(w http.ResponseWriter, r *http.Request) (store.Job,
 		j.unavailable(w, "load run", err)
 		return store.Job{}, false
 	}
+	if !j.allowed(w, r, run, "This job") {
+		return store.Job{}, false
+	}
+	return job, true
+}
+
+// allowed checks that the caller may see the run's project and trigger
+// work on it, answering the request itself when not: 404 as for something
+// that does not exist, 403 with the role needed, 503 when GitLab cannot say.
+func (j *JobActions) allowed(w http.ResponseWriter, r *http.Request, run store.Run, what string) bool {
 	p := access.Project{Instance: run.Instance, ID: run.ProjectID, Public: run.Public()}
 	for _, a := range []access.Action{access.SeePrivate, access.Trigger} {
 		ok, err := j.Access.Allowed(r.Context(), r, p, a)
@@ -72,16 +83,16 @@ func (j *JobActions) trigger(w http.ResponseWriter, r *http.Request) (store.Job,
 		case err != nil:
 			j.Logger.Warn("access check", "project", run.ProjectID, "err", err)
 			writeJSON(w, http.StatusServiceUnavailable, apiError{"upbuild could not ask GitLab what you may do on this project; try again in a minute"})
-			return store.Job{}, false
+			return false
 		case !ok && a == access.SeePrivate:
-			notVisible(w, "This job")
-			return store.Job{}, false
+			notVisible(w, what)
+			return false
 		case !ok:
-			writeJSON(w, http.StatusForbidden, apiError{"re-running and cancelling jobs needs the Developer role or higher on the project"})
-			return store.Job{}, false
+			writeJSON(w, http.StatusForbidden, apiError{"re-running, cancelling and approving jobs needs the Developer role or higher on the project"})
+			return false
 		}
 	}
-	return job, true
+	return true
 }
 
 func (j *JobActions) actor(r *http.Request) string {
@@ -125,6 +136,67 @@ func (j *JobActions) HandleRerun(w http.ResponseWriter, r *http.Request) {
 		out.Jobs = append(out.Jobs, jobJSON(nj))
 	}
 	writeJSON(w, http.StatusCreated, out)
+}
+
+// HandleApprove serves POST /api/v1/runs/{id}/approve: what a Developer's
+// "/packit approve" does, for the run's commit of its merge request.
+func (j *JobActions) HandleApprove(w http.ResponseWriter, r *http.Request) {
+	if err := j.Access.CheckCSRF(r); err != nil {
+		writeJSON(w, http.StatusForbidden, apiError{err.Error()})
+		return
+	}
+	id, ok := pathID(r, "id")
+	if !ok {
+		notVisible(w, "This run")
+		return
+	}
+	ctx := r.Context()
+	run, err := j.Store.Run(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		notVisible(w, "This run")
+		return
+	}
+	if err != nil {
+		j.unavailable(w, "load run", err)
+		return
+	}
+	if !j.allowed(w, r, run, "This run") {
+		return
+	}
+	jobs, err := j.Store.RunJobs(ctx, id)
+	if err != nil {
+		j.unavailable(w, "load jobs", err)
+		return
+	}
+	held := false
+	for _, job := range jobs {
+		held = held || job.State == store.JobHeld
+	}
+	if run.MRIID == 0 || !held {
+		writeJSON(w, http.StatusConflict, apiError{"no job of this run waits for approval"})
+		return
+	}
+	released, err := j.Store.ApproveCommit(ctx, store.MRRef{Instance: run.Instance, ProjectID: run.ProjectID, IID: run.MRIID},
+		run.SHA, j.actor(r), "through the API")
+	if err != nil {
+		j.unavailable(w, "approve", err)
+		return
+	}
+	// A failed enqueue is not lost: the server enqueues queued jobs again.
+	if err := j.Enqueue(ctx, released...); err != nil {
+		j.Logger.Error("enqueue approved jobs", "jobs", released, "err", err)
+	}
+	j.Changed()
+	out := make([]JobJSON, 0, len(released))
+	for _, jid := range released {
+		nj, err := j.Store.Job(ctx, jid)
+		if err != nil {
+			j.unavailable(w, "load job", err)
+			return
+		}
+		out = append(out, jobJSON(nj))
+	}
+	writeJSON(w, http.StatusOK, RerunJSON{RunID: run.ID, RunURL: runJSON(run, nil).URL, Jobs: out})
 }
 
 // HandleCancel serves POST /api/v1/jobs/{id}/cancel.

@@ -122,20 +122,11 @@ func (in *input) comment(ctx context.Context) error {
 // approve records an approval for the MR's current commit and releases the
 // jobs held for it.
 func (in *input) approve(ctx context.Context, t target, mr store.MRRef) error {
-	if err := in.p.opts.Store.Approve(ctx, mr, t.sha, in.ev.Actor.Username); err != nil {
-		return err
-	}
-	ids, err := in.p.opts.Store.ReleaseHeldJobs(ctx, mr, t.sha, "Waiting for a worker (approved by @"+in.ev.Actor.Username+")")
+	ids, err := in.p.opts.Store.ApproveCommit(ctx, mr, t.sha, in.ev.Actor.Username, "with /packit approve")
 	if err != nil {
 		return err
 	}
 	if err := in.p.opts.Store.AddActions(ctx, in.eyes()); err != nil {
-		return err
-	}
-	// The project's audit log shows who let a fork's code run.
-	if _, err := in.p.opts.Store.AppendAudit(ctx, store.AuditEntry{Instance: mr.Instance, ProjectID: mr.ProjectID,
-		Actor: in.ev.Actor.Username, Action: "run.approve",
-		Detail: fmt.Sprintf("approved commit %.12s of !%d with /packit approve (%d jobs released)", t.sha, mr.IID, len(ids))}); err != nil {
 		return err
 	}
 	if len(ids) > 0 {

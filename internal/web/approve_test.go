@@ -76,12 +76,31 @@ func TestADeveloperApprovesHeldJobsOnTheRunPage(t *testing.T) {
 		if resp := dev.post(runPage+"/approve", url.Values{}, "/"); resp.status != http.StatusConflict {
 			t.Fatalf("approving again: %d %s", resp.status, resp.body)
 		}
+		// The same through the API: nothing left to approve for this commit;
+		// a new commit is held again, and the admin token approves it.
+		if resp := s.do(http.MethodPost, "/api/v1"+runPage+"/approve", url.Values{}, true); resp.status != http.StatusConflict {
+			t.Fatalf("API approval of an approved commit: %d %s", resp.status, resp.body)
+		}
+		head := s.Push(p, "feature", "rory", "more", gitlabsim.FileChange{Path: "README", Content: "more\n"})
+		s.waitStatuses(p, head, "the new commit held", func(got map[string]status) bool {
+			return got[buildStatus].state == "pending" && got[testsStatus].state == "pending"
+		})
+		next := s.WaitRun(p.ID, head)
+		nextPath := "/api/v1/runs/" + strconv.FormatInt(next.ID, 10) + "/approve"
+		if resp := reporter.post(nextPath, url.Values{}, "/"); resp.status != http.StatusForbidden || !strings.Contains(resp.body, "Developer role") {
+			t.Fatalf("a Reporter approves through the API: %d %s", resp.status, resp.body)
+		}
+		resp := s.do(http.MethodPost, nextPath, url.Values{}, true)
+		if resp.status != http.StatusOK || strings.Count(resp.body, `"state":"queued"`) != 2 {
+			t.Fatalf("API approval by the operator: %d %s", resp.status, resp.body)
+		}
 		audit, err := s.Server.Store().AuditLog(s.Context(), run.Instance, p.ID, 0, 10)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(audit) == 0 || audit[0].Action != "run.approve" || audit[0].Actor != "dev" || !strings.Contains(audit[0].Detail, mr.HeadSHA[:12]) {
-			t.Fatalf("audit log after the approval: %+v", audit)
+		if len(audit) < 2 || audit[0].Action != "run.approve" || audit[0].Actor != "operator" || !strings.Contains(audit[0].Detail, head[:12]) ||
+			audit[1].Action != "run.approve" || audit[1].Actor != "dev" || !strings.Contains(audit[1].Detail, mr.HeadSHA[:12]) {
+			t.Fatalf("audit log after the approvals: %+v", audit)
 		}
 	})
 }

@@ -2,7 +2,6 @@ package web
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
 
@@ -81,19 +80,9 @@ func (s *SelfService) approveRun(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "No job of this run waits for approval.", http.StatusConflict)
 		return
 	}
-	actor := s.actor(r)
-	mr := store.MRRef{Instance: run.Instance, ProjectID: run.ProjectID, IID: run.MRIID}
-	if err := s.Pages.Store.Approve(ctx, mr, run.SHA, actor); err != nil {
-		s.Pages.unavailable(w, "approve", err)
-		return
-	}
-	released, err := s.Pages.Store.ReleaseHeldJobs(ctx, mr, run.SHA, "Waiting for a worker (approved by @"+actor+" on upbuild)")
+	released, err := s.Pages.Store.ApproveCommit(ctx, store.MRRef{Instance: run.Instance, ProjectID: run.ProjectID, IID: run.MRIID},
+		run.SHA, s.actor(r), "on the run page")
 	if err != nil {
-		s.Pages.unavailable(w, "approve", err)
-		return
-	}
-	if _, err := s.Pages.Store.AppendAudit(ctx, store.AuditEntry{Instance: run.Instance, ProjectID: run.ProjectID, Actor: actor,
-		Action: "run.approve", Detail: fmt.Sprintf("approved commit %.12s of !%d on the run page (%d jobs released)", run.SHA, run.MRIID, len(released))}); err != nil {
 		s.Pages.unavailable(w, "approve", err)
 		return
 	}
