@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -23,10 +24,11 @@ func (s *Store) RevokeToken(ctx context.Context, id int64, at time.Time) (bool, 
 	return n == 1, nil
 }
 
-// ProjectTokens lists the token records that cover a project path on an
-// instance, oldest first: the project's own, and those of the groups above
-// it (which the project page names but cannot revoke).
-func (s *Store) ProjectTokens(ctx context.Context, instance, path string) ([]TokenRecord, error) {
+// ProjectTokens lists the token records that cover a project on an
+// instance, oldest first: those scoped to its path, those of the groups
+// above it (which the project page names but cannot revoke), and those
+// bound to its numeric ID (projectID, 0 for none) under an older path.
+func (s *Store) ProjectTokens(ctx context.Context, instance, path string, projectID int64) ([]TokenRecord, error) {
 	all, err := s.Tokens(ctx)
 	if err != nil {
 		return nil, err
@@ -38,7 +40,10 @@ func (s *Store) ProjectTokens(ctx context.Context, instance, path string) ([]Tok
 			continue
 		}
 		scope := strings.ToLower(t.ScopePath)
-		if scope == path || (t.ScopeKind == "group" && strings.HasPrefix(path, scope+"/")) {
+		// A project token authenticates the project it was first used by,
+		// wherever that project has moved since: it follows the ID.
+		if scope == path || (t.ScopeKind == "group" && strings.HasPrefix(path, scope+"/")) ||
+			(projectID != 0 && slices.Contains(t.ProjectIDs, projectID)) {
 			out = append(out, t)
 		}
 	}

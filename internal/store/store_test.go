@@ -239,6 +239,18 @@ func TestTokensAndBindings(t *testing.T) {
 		if !rec.Signing || rec.ScopePath != "GNOME/gtk" || len(rec.ProjectIDs) != 1 || rec.ProjectIDs[0] != 4242 || rec.RevokedAt != nil {
 			t.Fatalf("token record = %+v", rec)
 		}
+		// The project moved to GNOME/gtk4: its token follows the ID, and
+		// whoever takes the old path does not get it by ID.
+		for _, c := range []struct {
+			path string
+			id   int64
+			want int
+		}{{"GNOME/gtk4", 4242, 1}, {"GNOME/gtk4", 0, 0}, {"gnome/GTK", 7, 1}, {"GNOME/other", 7, 0}} {
+			list, err := s.ProjectTokens(ctx, "https://gitlab.gnome.org", c.path, c.id)
+			if err != nil || len(list) != c.want {
+				t.Errorf("tokens of %s (ID %d) = %+v %v, want %d", c.path, c.id, list, err, c.want)
+			}
+		}
 		n, err := s.RevokeTokens(ctx, "https://gitlab.gnome.org", "gnome/GTK", now)
 		if err != nil || n != 1 {
 			t.Fatalf("revoked %d, %v; want 1", n, err)

@@ -205,7 +205,7 @@ func (s *SelfService) tokensPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *SelfService) renderTokens(w http.ResponseWriter, r *http.Request, m managed, issued *issuedToken) {
-	list, err := s.Pages.Store.ProjectTokens(r.Context(), m.Instance, m.Path)
+	list, err := s.Pages.Store.ProjectTokens(r.Context(), m.Instance, m.Path, m.ProjectID)
 	if err != nil {
 		s.Pages.unavailable(w, "list tokens", err)
 		return
