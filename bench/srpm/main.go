@@ -194,35 +194,6 @@ func run(ctx context.Context, opts options) (res result, err error) {
 	return res, nil
 }
 
-// helloSpec is a tiny noarch package whose source is the repository itself,
-// as `git archive` makes it.
-const helloSpec = `Name:           hello
-Version:        0.1
-Release:        1%{?dist}
-Summary:        Says hello
-License:        MIT
-Source0:        hello-%{version}.tar.gz
-BuildArch:      noarch
-
-%description
-A tiny package for upbuild's SRPM benchmark.
-
-%prep
-%setup -q
-
-%build
-
-%install
-install -D -m 0755 hello.sh %{buildroot}%{_bindir}/hello
-
-%files
-%{_bindir}/hello
-
-%changelog
-* Mon Jan 01 2024 Alice <alice@example.com> - 0.1-1
-- First release
-`
-
 // packitConfig has one build job for merge requests, on this host, with no
 // actions: Packit's default SRPM path.
 func packitConfig() string {
@@ -237,12 +208,18 @@ jobs:
 `
 }
 
+// helloFiles are the benchmark project's files: the hello package at 0.1,
+// built from the repository's archive, with one job on this host.
+func helloFiles() map[string]string {
+	return map[string]string{".packit.yaml": packitConfig(), "hello.spec": gitlabsim.HelloArchiveSpec("0.1"),
+		"hello.sh": "#!/bin/sh\necho hello\n"}
+}
+
 // prepareProject creates the project with its v1.0 tag and connects it to
 // upbuild with a webhook token, as a maintainer would.
 func prepareProject(ctx context.Context, sim *gitlabsim.Simulator, up *benchkit.Service) (gitlabsim.Project, error) {
 	p, err := sim.AddProject(ctx, gitlabsim.ProjectSpec{Namespace: "demo", Path: "hello-srpm", Visibility: gitlabsim.Public,
-		DefaultBranch: "main", Files: map[string]string{".packit.yaml": packitConfig(), "hello.spec": helloSpec,
-			"hello.sh": "#!/bin/sh\necho hello\n"}})
+		DefaultBranch: "main", Files: helloFiles()})
 	if err != nil {
 		return p, fmt.Errorf("simulator: project: %w", err)
 	}

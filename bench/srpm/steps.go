@@ -43,8 +43,7 @@ type prepared struct {
 // prepared tree for plain rpmbuild.
 func breakdown(ctx context.Context, tmp, simURL, botToken string, sim *gitlabsim.Simulator, author string, n int, res *result) (prepared, error) {
 	p, err := sim.AddProject(ctx, gitlabsim.ProjectSpec{Namespace: "demo", Path: "hello-steps", Visibility: gitlabsim.Public,
-		DefaultBranch: "main", Files: map[string]string{".packit.yaml": packitConfig(), "hello.spec": helloSpec,
-			"hello.sh": "#!/bin/sh\necho hello\n"}})
+		DefaultBranch: "main", Files: helloFiles()})
 	if err != nil {
 		return prepared{}, fmt.Errorf("simulator: project: %w", err)
 	}

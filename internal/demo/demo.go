@@ -171,7 +171,7 @@ func (d *demo) startSimulator(ctx context.Context, reposDir string) (stop func()
 	// shows a real SRPM and RPM build in the sandbox.
 	if _, err := d.sim.CommitFiles(ctx, d.seed.Project.ID, "main", "Build on this machine too", []gitlabsim.FileChange{
 		{Path: ".packit.yaml", Content: demoPackit},
-		{Path: "hello.spec", Content: demoSpec},
+		{Path: "hello.spec", Content: gitlabsim.HelloArchiveSpec("1.0")},
 	}, d.seed.Maintainer.Username); err != nil {
 		return nil, errors.Join(fmt.Errorf("demo: %w", err), stop())
 	}
@@ -487,32 +487,4 @@ jobs:
   - job: copr_build
     trigger: pull_request
     targets: [fedora-all, host-` + upexec.HostArch() + `]
-`
-
-// demoSpec builds from the archive Packit makes of the repository.
-const demoSpec = `Name:           hello
-Version:        1.0
-Release:        1%{?dist}
-Summary:        Says hello
-License:        MIT
-Source0:        hello-%{version}.tar.gz
-BuildArch:      noarch
-
-%description
-A tiny package for trying out upbuild.
-
-%prep
-%setup -q
-
-%build
-
-%install
-install -D -m 0755 hello.sh %{buildroot}%{_bindir}/hello
-
-%files
-%{_bindir}/hello
-
-%changelog
-* Mon Jan 01 2024 Alice <alice@example.com> - 1.0-1
-- First release
 `

@@ -9,35 +9,12 @@ import (
 	"testing"
 
 	"upbuild.dev/upbuild/internal/exec"
+	"upbuild.dev/upbuild/internal/gitlabsim"
 	"upbuild.dev/upbuild/internal/testdb"
 )
 
-const helloSpec = `Name:           hello
-Version:        0.1
-Release:        1%{?dist}
-Summary:        Says hello
-License:        MIT
-Source0:        hello-%{version}.tar.gz
-BuildArch:      noarch
-
-%description
-A tiny package built by upbuild's tests.
-
-%prep
-%setup -q
-
-%build
-
-%install
-install -D -m 0755 hello.sh %{buildroot}%{_bindir}/hello
-
-%files
-%{_bindir}/hello
-
-%changelog
-* Mon Jan 01 2024 Alice <alice@example.com> - 0.1-1
-- First release
-`
+// helloSpec is the hello package at 0.1, built from the repository's archive.
+var helloSpec = gitlabsim.HelloArchiveSpec("0.1")
 
 func helloFiles(spec string) map[string]string {
 	host := "host-" + exec.HostArch()

@@ -3,6 +3,7 @@ package gitlabsim
 import (
 	"context"
 	"fmt"
+	"strings"
 )
 
 // Seeded is what Seed created.
@@ -53,6 +54,41 @@ install -D -m 0755 %{SOURCE0} %{buildroot}%{_bindir}/hello
 
 %changelog
 * Mon Jan 01 2024 Alice <alice@example.com> - 1.0-1
+- First release
+`
+
+// HelloArchiveSpec is the same hello package at version, built the way
+// Packit builds by default: its Source0 is the archive Packit makes of the
+// repository (git archive --prefix hello-<version>/), so the repository
+// must hold hello.sh at its root.
+func HelloArchiveSpec(version string) string {
+	return strings.NewReplacer("@VERSION@", version).Replace(helloArchiveSpec)
+}
+
+const helloArchiveSpec = `Name:           hello
+Version:        @VERSION@
+Release:        1%{?dist}
+Summary:        Says hello
+License:        MIT
+Source0:        hello-%{version}.tar.gz
+BuildArch:      noarch
+
+%description
+A tiny package for trying out upbuild.
+
+%prep
+%setup -q
+
+%build
+
+%install
+install -D -m 0755 hello.sh %{buildroot}%{_bindir}/hello
+
+%files
+%{_bindir}/hello
+
+%changelog
+* Mon Jan 01 2024 Alice <alice@example.com> - @VERSION@-1
 - First release
 `
 
