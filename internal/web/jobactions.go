@@ -116,7 +116,7 @@ func (s *SelfService) triggerable(w http.ResponseWriter, r *http.Request, runID 
 	}
 	if ok, done := s.allowed(w, r, p, access.Trigger); done || !ok {
 		if !done {
-			s.forbidden(w, r, access.Trigger, "re-run, cancel or approve its jobs")
+			s.Pages.forbidden(w, r, access.Trigger, "re-run, cancel or approve its jobs")
 		}
 		return store.Run{}, false
 	}

@@ -79,7 +79,7 @@ func (s *SelfService) project(w http.ResponseWriter, r *http.Request, a access.A
 		// comes here first. Ask GitLab, as the bot — only for someone
 		// signed in, so passers-by cannot spend the bot's API budget.
 		if _, signedIn := s.Pages.Access.Viewer(r); !signedIn {
-			s.forbidden(w, r, a, what)
+			s.Pages.forbidden(w, r, a, what)
 			return managed{}, false
 		}
 		ref, err = s.forgeProject(ctx, host, path)
@@ -106,7 +106,7 @@ func (s *SelfService) project(w http.ResponseWriter, r *http.Request, a access.A
 	}
 	if ok, done := s.allowed(w, r, m.guard, a); done || !ok {
 		if !done {
-			s.forbidden(w, r, a, what)
+			s.Pages.forbidden(w, r, a, what)
 		}
 		return managed{}, false
 	}
@@ -147,22 +147,12 @@ func (s *SelfService) forgeProject(ctx context.Context, host, path string) (stor
 func (s *SelfService) allowed(w http.ResponseWriter, r *http.Request, p access.Project, a access.Action) (ok, done bool) {
 	ok, err := s.Pages.Access.Allowed(r.Context(), r, p, a)
 	if err != nil {
-		s.Pages.Logger.Warn("access check", "project", p.ID, "instance", p.Instance, "err", err)
-		http.Error(w, "upbuild could not ask GitLab what you may do on this project; try again in a minute", http.StatusServiceUnavailable)
+		s.Pages.accessUnknown(w, err)
 		return false, true
 	}
 	return ok, false
 }
 
-// forbidden explains a 403 in a sentence.
-func (s *SelfService) forbidden(w http.ResponseWriter, r *http.Request, a access.Action, what string) {
-	role := map[access.Action]string{access.SeePrivate: "Reporter", access.Trigger: "Developer", access.Administer: "Maintainer"}[a]
-	msg := "You need the " + role + " role or higher on this project in GitLab to " + what + "."
-	if _, ok := s.Pages.Access.Viewer(r); !ok {
-		msg += " Sign in with GitLab first."
-	}
-	http.Error(w, msg, http.StatusForbidden)
-}
 
 // checkCSRF refuses a form that did not come from one of our pages.
 func (s *SelfService) checkCSRF(w http.ResponseWriter, r *http.Request) bool {

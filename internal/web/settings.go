@@ -124,11 +124,7 @@ func (p *Pages) settingsProject(w http.ResponseWriter, r *http.Request) (proj st
 		return store.ProjectRef{}, false, false
 	}
 	if !isMember {
-		msg := "The settings of a project are shown to its members with the Reporter role or higher in GitLab, and changed by its Maintainers."
-		if _, signedIn := p.Access.Viewer(r); !signedIn {
-			msg += " Sign in with GitLab first."
-		}
-		http.Error(w, msg, http.StatusForbidden)
+		p.forbidden(w, r, access.SeePrivate, "open its settings (its Maintainers change them)")
 		return store.ProjectRef{}, false, false
 	}
 	canEdit, err = p.Access.Allowed(r.Context(), r, guarded, access.Administer)

@@ -230,6 +230,17 @@ func (p *Pages) accessUnknown(w http.ResponseWriter, err error) {
 	http.Error(w, access.ErrUnavailable.Error(), http.StatusServiceUnavailable)
 }
 
+// forbidden explains a 403 in a sentence: the role a needs, and to sign in
+// first when nobody is.
+func (p *Pages) forbidden(w http.ResponseWriter, r *http.Request, a access.Action, what string) {
+	role := map[access.Action]string{access.SeePrivate: "Reporter", access.Trigger: "Developer", access.Administer: "Maintainer"}[a]
+	msg := "You need the " + role + " role or higher on this project in GitLab to " + what + "."
+	if _, ok := p.Access.Viewer(r); !ok {
+		msg += " Sign in with GitLab first."
+	}
+	http.Error(w, msg, http.StatusForbidden)
+}
+
 // mayView says whether r's viewer may see a project's pages; for a project
 // that is not public it asks the Guard. It answers the request itself
 // (404 or 503) when the answer is no.
