@@ -153,7 +153,6 @@ func (s *SelfService) allowed(w http.ResponseWriter, r *http.Request, p access.P
 	return ok, false
 }
 
-
 // checkCSRF refuses a form that did not come from one of our pages.
 func (s *SelfService) checkCSRF(w http.ResponseWriter, r *http.Request) bool {
 	if err := s.Pages.Access.CheckCSRF(r); err != nil {
