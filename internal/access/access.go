@@ -27,6 +27,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"upbuild.dev/upbuild/internal/forge"
@@ -216,7 +217,34 @@ func (g *Guard) Viewer(r *http.Request) (Viewer, bool) {
 }
 
 // session is r's signed-in session, if its cookie names a live one.
+// sessionMemoKey marks a request's sessionMemo in its context.
+type sessionMemoKey struct{}
+
+// sessionMemo is a request's session, read once.
+type sessionMemo struct {
+	once    sync.Once
+	session store.WebSession
+	found   bool
+}
+
+// Remember wraps h so that a request's session is read from the database
+// at most once, however many times its handler asks who is signed in, what
+// they may do and which CSRF token their forms carry.
+func (g *Guard) Remember(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), sessionMemoKey{}, &sessionMemo{})))
+	})
+}
+
 func (g *Guard) session(r *http.Request) (store.WebSession, bool) {
+	if m, ok := r.Context().Value(sessionMemoKey{}).(*sessionMemo); ok {
+		m.once.Do(func() { m.session, m.found = g.readSession(r) })
+		return m.session, m.found
+	}
+	return g.readSession(r)
+}
+
+func (g *Guard) readSession(r *http.Request) (store.WebSession, bool) {
 	c, err := r.Cookie(SessionCookie)
 	if err != nil || c.Value == "" {
 		return store.WebSession{}, false

@@ -298,6 +298,20 @@ func TestAProjectThatWentPrivateStopsBeingPublicWithinLevelTTL(t *testing.T) {
 	})
 }
 
+func TestARequestReadsItsSessionOnce(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		svc := newService(t, dbURL, time.Minute)
+		c := signIn(t, svc, svc.a, "rita")
+		if got := get(t, c, svc.url+"/twice"); got.body != "@rita then @rita" {
+			t.Fatalf("a request that asks twice, its session deleted in between: %q", got.body)
+		}
+		// The next request reads the database again, and finds no session.
+		if got := get(t, c, svc.url+"/twice"); got.body != "@ then @" {
+			t.Fatalf("the request after the sessions were deleted: %q", got.body)
+		}
+	})
+}
+
 func TestForgeErrorDenies(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, dbURL string) {
 		svc := newService(t, dbURL, time.Minute)

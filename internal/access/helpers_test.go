@@ -180,6 +180,18 @@ func newService(t *testing.T, dbURL string, levelTTL time.Duration) *service {
 		fmt.Fprint(w, "anonymous")
 	})
 	mux.HandleFunc("GET /elsewhere", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "elsewhere") })
+	// /twice asks who is signed in, drops every session from the
+	// database, and asks again: with Guard.Remember the request still
+	// knows its session.
+	mux.HandleFunc("GET /twice", func(w http.ResponseWriter, r *http.Request) {
+		first, _ := svc.guard.Viewer(r)
+		if _, err := st.WriteDB().ExecContext(r.Context(), "DELETE FROM web_sessions"); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		second, _ := svc.guard.Viewer(r)
+		fmt.Fprintf(w, "@%s then @%s", first.Username, second.Username)
+	})
 	mux.HandleFunc("GET /check", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		id, _ := strconv.ParseInt(q.Get("project"), 10, 64)
@@ -190,8 +202,9 @@ func newService(t *testing.T, dbURL string, levelTTL time.Duration) *service {
 		}
 		fmt.Fprint(w, ok)
 	})
+	remembering := svc.guard.Remember(mux)
 	handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mux.ServeHTTP(w, r)
+		remembering.ServeHTTP(w, r)
 		for _, c := range (&http.Response{Header: w.Header()}).Cookies() {
 			if c.Name == access.SessionCookie {
 				svc.cookies <- c

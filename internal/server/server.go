@@ -233,7 +233,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, getenv func(s
 		Forges: forges, Enqueue: s.queue.Enqueue, Cancel: cancelJob, Changed: s.reporter.Wake}).Register(mux)
 	(&joblog.Handlers{Store: st, Logs: ex.Logs, Artifacts: ex.Artifacts, AdminToken: adminToken, Access: guard, Logger: log}).Register(mux)
 	s.http = &http.Server{
-		Handler: mux,
+		// Pages ask who is signed in several times a request: the session
+		// is read from the database once.
+		Handler: guard.Remember(mux),
 		// Slow clients cannot hold connections: GitLab sends a whole
 		// delivery well within these, and waits at most 10 s for us.
 		ReadHeaderTimeout: 5 * time.Second,
