@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"upbuild.dev/upbuild/internal/packitcfg"
+	"upbuild.dev/upbuild/internal/srpm/specedit"
 )
 
 // Sentinel errors; check them with errors.Is.
@@ -232,7 +233,7 @@ func (j *job) run(ctx context.Context) (*Result, error) {
 	if _, err := j.action(ctx, packitcfg.ActionPostUpstreamClone, j.commonEnv("")); err != nil {
 		return nil, err
 	}
-	specInfo, err := j.querySpec(ctx, true)
+	specInfo, err := j.readSpecHeader(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -371,19 +372,26 @@ func (j *job) gitLine(ctx context.Context, args ...string) (string, error) {
 }
 
 // specInfo is what rpmspec says of the spec (macros expanded, no dist).
-type specInfo struct {
-	Name, Epoch, Version, Release string
-}
+type specInfo = specedit.Header
 
-// querySpec asks rpmspec for the expanded Name, Epoch, Version and Release.
-// With noDist the dist tag expands to nothing, as Packit's "release without
-// dist".
-func (j *job) querySpec(ctx context.Context, noDist bool) (specInfo, error) {
-	args := []string{"rpmspec", "-q", "--srpm"}
-	if noDist {
-		args = append(args, "--define", "dist %{nil}")
+// literalSpecLimit bounds the spec text read for specedit.LiteralHeader; a
+// larger spec is left to rpmspec.
+const literalSpecLimit = 1 << 20
+
+// readSpecHeader is the spec's expanded Name, Epoch, Version and Release
+// without dist, as Packit's "release without dist" needs them: read from
+// the text when rpm could not say otherwise (specedit.LiteralHeader), else
+// asked of rpmspec in the sandbox.
+func (j *job) readSpecHeader(ctx context.Context) (specInfo, error) {
+	if text, err := readLimited(j.specPath, literalSpecLimit); err == nil {
+		if info, ok := specedit.LiteralHeader(text); ok {
+			j.logf("reading the spec file: Name %s, Version %s, Release %s are plain text, so rpmspec is not asked",
+				info.Name, info.Version, info.Release)
+			return info, nil
+		}
 	}
-	args = append(args, "--qf", "%{NAME}\\n%{EPOCH}\\n%{VERSION}\\n%{RELEASE}\\n", j.specPath)
+	args := []string{"rpmspec", "-q", "--srpm", "--define", "dist %{nil}",
+		"--qf", "%{NAME}\\n%{EPOCH}\\n%{VERSION}\\n%{RELEASE}\\n", j.specPath}
 	out, err := j.runChecked(ctx, j.b.Sandbox, "reading the spec file", Command{Args: args, Dir: j.specDir})
 	if err != nil {
 		return specInfo{}, err
@@ -397,6 +405,23 @@ func (j *job) querySpec(ctx context.Context, noDist bool) (specInfo, error) {
 		info.Epoch = ""
 	}
 	return info, nil
+}
+
+// readLimited reads a file of at most limit bytes.
+func readLimited(path string, limit int64) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return "", err
+	}
+	if int64(len(data)) > limit {
+		return "", fmt.Errorf("%s is larger than %d bytes", path, limit)
+	}
+	return string(data), nil
 }
 
 // packageName is the name used for the archive and its top directory.

@@ -463,6 +463,58 @@ func TestNoTagsFallsBackToTheSpecVersion(t *testing.T) {
 	}
 }
 
+// TestSpecHeaderFromMacrosIsAskedOfRpmspec covers both ways the SRPM step
+// reads the spec's Name, Version and Release: a spec that defines them
+// through macros is asked of rpmspec (and its expansion decides the version
+// and the release's head), a plain one is read from its text.
+func TestSpecHeaderFromMacrosIsAskedOfRpmspec(t *testing.T) {
+	r := newRepo(t, "hello")
+	spec := readFile(t, filepath.Join(r.dir, "hello.spec"))
+	spec = strings.Replace(spec, "Version:        1.0.0", "Version:        %{upstream_version}", 1)
+	spec = strings.Replace(spec, "Release:        1%{?dist}", "Release:        %{baserelease}%{?dist}", 1)
+	writeFile(t, filepath.Join(r.dir, "hello.spec"), "%global upstream_version 4.5.6\n%global baserelease 7\n"+spec)
+	r.commit("Version from macros")
+	res, log, err := build(t, r, "hello")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log)
+	}
+	if res.Version != "4.5.6" || !strings.HasPrefix(res.Release, "7."+snapshotStamp+".main") {
+		t.Errorf("SRPM %s-%s, want 4.5.6-7.%s.main", res.Version, res.Release, snapshotStamp)
+	}
+	if !strings.Contains(log, "reading the spec file: $ rpmspec -q --srpm") {
+		t.Errorf("rpmspec was not asked for a spec with macros:\n%s", log)
+	}
+
+	plain := newRepo(t, "hello")
+	_, log, err = build(t, plain, "hello")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log)
+	}
+	if !strings.Contains(log, "reading the spec file: Name hello, Version 1.0.0, Release 1 are plain text") ||
+		strings.Contains(log, "reading the spec file: $ rpmspec") {
+		t.Errorf("a plain spec was not read from its text:\n%s", log)
+	}
+}
+
+// TestDistOfTheBuildEnvironmentFollowsARelease checks the SRPM against a
+// plain spec's release when the build environment's rpm defines a dist
+// tag, as a Fedora root does: the SRPM's release is the spec's plus the
+// dist, and that passes the check.
+func TestDistOfTheBuildEnvironmentFollowsARelease(t *testing.T) {
+	home := t.TempDir()
+	writeFile(t, filepath.Join(home, ".rpmmacros"), "%dist .fc99\n")
+	t.Setenv("HOME", home)
+	r := newRepo(t, "hello")
+	r.git("tag", "v1.2.0")
+	res, log, err := build(t, r, "hello")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log)
+	}
+	if want := "1." + snapshotStamp + ".main.0.g" + r.git("rev-parse", "--short", "HEAD") + ".fc99"; res.Release != want {
+		t.Errorf("release %q, want %q", res.Release, want)
+	}
+}
+
 func contains(list []string, s string) bool {
 	for _, l := range list {
 		if l == s {

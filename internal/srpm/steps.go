@@ -546,14 +546,30 @@ func (j *job) rpmbuild(ctx context.Context) (*Result, error) {
 		build = append(build, "--define", d[0]+" "+d[1])
 	}
 	build = append(build, j.specPath)
-	args := append([]string{"sh", "-c", rpmbuildScript, "rpmbuild", j.specPath}, build...)
-	out, err := j.runShown(ctx, j.b.Sandbox, "rpmbuild", Command{Args: args, Dir: j.specDir}, query, build)
-	if err != nil {
-		return nil, err
-	}
-	want, err := specNVR(out.Stdout)
-	if err != nil {
-		return nil, err
+	// The SRPM must have the edited spec's name, version and release. When
+	// the spec states them plainly, its text says so (the release followed
+	// by the build environment's dist, which the spec cannot change);
+	// otherwise rpmspec says, in the same sandbox as rpmbuild.
+	var want [3]string
+	var out Output
+	text, readErr := readLimited(j.specPath, literalSpecLimit)
+	header, literal := specedit.LiteralHeader(text)
+	if readErr == nil && literal {
+		var err error
+		if out, err = j.runChecked(ctx, j.b.Sandbox, "rpmbuild", Command{Args: build, Dir: j.specDir}); err != nil {
+			return nil, err
+		}
+		want = [3]string{header.Name, header.Version, header.Release}
+	} else {
+		args := append([]string{"sh", "-c", rpmbuildScript, "rpmbuild", j.specPath}, build...)
+		var err error
+		if out, err = j.runShown(ctx, j.b.Sandbox, "rpmbuild", Command{Args: args, Dir: j.specDir}, query, build); err != nil {
+			return nil, err
+		}
+		if want, err = specNVR(out.Stdout); err != nil {
+			return nil, err
+		}
+		literal = false
 	}
 	m := wroteSRPM.FindStringSubmatch(out.Stdout)
 	if m == nil {
@@ -580,12 +596,23 @@ func (j *job) rpmbuild(ctx context.Context) (*Result, error) {
 		return nil, fmt.Errorf("rpm -qp printed %q, want name, version and release", q.Stdout)
 	}
 	res := &Result{SRPM: path, Name: f[0], Version: f[1], Release: f[2]}
-	if res.Name != want[0] || res.Version != want[1] || res.Release != want[2] {
+	releaseOK := res.Release == want[2]
+	if literal {
+		releaseOK = releaseWithDist(res.Release, want[2])
+	}
+	if res.Name != want[0] || res.Version != want[1] || !releaseOK {
 		return nil, fmt.Errorf("the SRPM %s is %s-%s-%s, but the spec says %s-%s-%s",
 			path, res.Name, res.Version, res.Release, want[0], want[1], want[2])
 	}
 	j.logf("wrote %s (%s %s %s)", path, res.Name, res.Version, res.Release)
 	return res, nil
+}
+
+// releaseWithDist reports whether release is want followed by a dist tag
+// (".fc41", ".el10_0", or nothing on a machine without one).
+func releaseWithDist(release, want string) bool {
+	dist, ok := strings.CutPrefix(release, want)
+	return ok && (dist == "" || strings.HasPrefix(dist, ".") && !strings.ContainsAny(dist, " -"))
 }
 
 // specNVR reads the name, version and release rpmbuildScript's spec query
