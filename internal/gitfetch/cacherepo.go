@@ -148,7 +148,7 @@ const (
 func (c *cacheRepo) fetch(ctx context.Context, dir, filter string, refspecs ...string) error {
 	args := append([]string{"fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--no-auto-maintenance",
 		"--filter=" + filter, "--prune", "origin"}, refspecs...)
-	_, err := c.f.run(ctx, gitCmd{dir: dir, transport: forgeTransport, cred: c.cred, args: args})
+	_, err := c.f.run(ctx, gitCmd{dir: dir, transport: forgeTransport, cred: c.cred, config: keepPacks(), args: args})
 	return c.fetchError(err)
 }
 
@@ -310,11 +310,20 @@ func (c *cacheRepo) fetchBlobs(ctx context.Context, oids []string) error {
 	_, err := c.f.run(ctx, gitCmd{
 		dir: c.dir, transport: forgeTransport, cred: c.cred,
 		stdin:  strings.NewReader(strings.Join(oids, "\n") + "\n"),
-		config: []gitConfig{{"fetch.negotiationAlgorithm", "noop"}},
+		config: append(keepPacks(), gitConfig{"fetch.negotiationAlgorithm", "noop"}),
 		args: []string{"fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--no-auto-maintenance",
 			"--recurse-submodules=no", "--filter=blob:none", "--stdin", "origin"},
 	})
 	return c.fetchError(err)
+}
+
+// keepPacks makes a fetch store what it receives as one pack, however few
+// objects it holds, instead of unpacking them into loose objects: every
+// checkout links or copies the cache's object files, and one pack is three
+// or four files where a merge request's few objects loose are as many files
+// and directories, hundreds between two repacks.
+func keepPacks() []gitConfig {
+	return []gitConfig{{"fetch.unpackLimit", "1"}}
 }
 
 // copyInto copies the cache's objects into a work tree's object store and

@@ -39,8 +39,10 @@
 // second round trip. Old history and large files stay on the forge; the
 // file contents a checkout still lacks are fetched in one request by
 // object name. After a checkout, least recently used repositories are
-// evicted until the cache fits MaxCacheBytes; the cache is repacked once
-// it holds more than 256 loose objects or 32 packs; Prune also removes
+// evicted until the cache fits MaxCacheBytes. Every fetch keeps what it
+// brings as one pack (fetch.unpackLimit=1), so loose objects do not pile up
+// between repacks; the cache is repacked once it holds more than 256 loose
+// objects or 24 packs; Prune also removes
 // leftovers of interrupted work and repacks.
 //
 // # The work tree
@@ -49,9 +51,14 @@
 // repository that upbuild assembles itself instead of cloning: it writes
 // .git/config (origin is the forge URL, without credentials, so a lazy
 // fetch of old file contents in the sandbox goes there, anonymously),
-// copies the cache's object files (packs with their .promisor marks, loose
-// objects; a plain copy through copy_file_range, no hard links, no
-// alternates) and writes packed-refs (the cache's branches as origin's,
+// gives it the cache's object files (packs with their .promisor marks, loose
+// objects, the commit graph) as hard links, made read-only (0444) first,
+// or copies where the file systems differ; never alternates, which would
+// need the cache inside the sandbox. git never changes an object file in
+// place, and the sandbox leaves files with several links owned by upbuild
+// when it hands the work tree to the job's UID, so a job reads its
+// project's cached objects and can change none of them
+// (sandbox.TestEscapeWriteThroughAHardLink). It then writes packed-refs (the cache's branches as origin's,
 // its tags) and HEAD from the cache's ref files. A merge request is merged
 // with `git merge-tree --write-tree`, which needs no work tree; the merge
 // commit object is written directly. `git read-tree --reset -u HEAD` then

@@ -34,7 +34,8 @@ var (
 // Options configure a Fetcher.
 type Options struct {
 	// CacheDir holds the repository cache. Required. The sandbox must not
-	// see it: work trees are standalone copies.
+	// see it: work trees are standalone repositories whose object files
+	// are read-only hard links to (or copies of) the cache's.
 	CacheDir string
 	// MaxCacheBytes caps the cache's disk use; after a checkout, least
 	// recently used repositories are evicted until the cache fits. 0 means

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"upbuild.dev/upbuild/internal/gitfetch"
@@ -448,5 +449,53 @@ func TestFetchIsPartialNotShallow(t *testing.T) {
 	}
 	if got := git(t, req.Dest, "rev-list", "--count", "HEAD"); got != git(t, w.project.RepoDir, "rev-list", "--count", req.SHA) {
 		t.Errorf("history is incomplete: %s commits", got)
+	}
+}
+
+// TestWorkTreeLinksTheCacheObjectFiles checks how a work tree gets the
+// cache's objects: each fetch keeps what it brings as one pack (no loose
+// objects piling up between repacks), the work tree's object files are hard
+// links to the cache's, read-only, and many fetches leave a bounded number
+// of packs to link.
+func TestWorkTreeLinksTheCacheObjectFiles(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	cacheDir := t.TempDir()
+	f := newFetcher(t, gitfetch.Options{CacheDir: cacheDir})
+	var dest string
+	maxPacks := 0
+	for i := range 30 {
+		if _, err := w.sim.PushCommits(ctx, w.project.ID, "main", "alice", gitlabsim.CommitSpec{
+			Message: "Change", Changes: []gitlabsim.FileChange{{Path: "README", Content: strings.Repeat("change\n", i+1)}},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		req := w.request(t, nil)
+		if _, err := f.Checkout(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+		dest = req.Dest
+		packs := must[[]string](t)(filepath.Glob(filepath.Join(cacheDir, "repos", "*.git", "objects", "pack", "*.pack")))
+		maxPacks = max(maxPacks, len(packs))
+		loose := must[[]string](t)(filepath.Glob(filepath.Join(cacheDir, "repos", "*.git", "objects", "[0-9a-f][0-9a-f]", "*")))
+		if len(loose) > 0 {
+			t.Fatalf("after fetch %d the cache holds %d loose objects, want every fetch kept as a pack", i+1, len(loose))
+		}
+	}
+	if maxPacks > 25 {
+		t.Errorf("the cache held up to %d packs over 30 fetches; it is not repacked", maxPacks)
+	}
+	files := must[[]string](t)(filepath.Glob(filepath.Join(dest, ".git", "objects", "pack", "pack-*")))
+	if len(files) == 0 {
+		t.Fatal("the work tree has no packs")
+	}
+	for _, file := range files {
+		info := must[os.FileInfo](t)(os.Stat(file))
+		if links := info.Sys().(*syscall.Stat_t).Nlink; links < 2 || info.Mode().Perm() != 0o444 {
+			t.Errorf("%s: %d links, mode %v; want a read-only hard link to the cache's file", file, links, info.Mode().Perm())
+		}
+	}
+	if got := git(t, dest, "log", "-1", "--format=%s"); got != "Change" {
+		t.Errorf("HEAD's subject %q in the work tree", got)
 	}
 }

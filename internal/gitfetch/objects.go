@@ -19,20 +19,26 @@ import (
 // packs. Each fetch into the cache adds some of either.
 type objectCounts struct{ loose, packs int }
 
-// Beyond these the cache is repacked after a checkout, so that the copy
-// into each work tree stays a few large files rather than many small ones.
+// Beyond these the cache is repacked after a checkout, so that each work
+// tree's copy stays a few large files rather than many small ones. Fetches
+// keep what they bring as one pack (keepPacks), so loose objects come only
+// from the rare lazy fetch.
 const (
 	maxLooseObjects = 256
-	maxPacks        = 32
+	maxPacks        = 24
 )
 
 func (n objectCounts) needRepack() bool { return n.loose > maxLooseObjects || n.packs > maxPacks }
 
-// copyObjects copies a repository's object store (packs with their
-// .promisor marks, loose objects, the commit graph) into another one. It
-// is a plain file copy, not hard links: the work tree must not share an
-// inode with the cache. Temporary files of an interrupted git command
-// (tmp_*, incoming-*) and alternates are left behind.
+// copyObjects gives a work tree the cache's object store (packs with their
+// .promisor marks, loose objects, the commit graph). Each file is a hard
+// link where the file system allows one, else a copy. git never changes an
+// object file in place (it writes a new file and renames it), and the files
+// stay upbuild's, read-only (0444): the sandbox hands the work tree to the
+// job's own UID but leaves files with several links alone, so a job can
+// read the cache's objects of its own project and write none of them.
+// Temporary files of an interrupted git command (tmp_*, incoming-*) and
+// alternates are left behind.
 func copyObjects(src, dst string) (objectCounts, error) {
 	var n objectCounts
 	entries, err := os.ReadDir(src)
@@ -106,7 +112,7 @@ func copyDir(src, dst string, keep func(string) bool) (int, error) {
 				return 0, fmt.Errorf("copy objects: %w", err)
 			}
 		}
-		if err := copyFile(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())); err != nil {
+		if err := linkOrCopy(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())); err != nil {
 			return 0, fmt.Errorf("copy objects: %w", err)
 		}
 		copied++
@@ -114,10 +120,25 @@ func copyDir(src, dst string, keep func(string) bool) (int, error) {
 	return copied, nil
 }
 
-// copyFile copies one object file read-only, as git keeps them. io.Copy
-// between files uses copy_file_range, which lets the kernel (or a
-// reflink-capable file system) do the work.
-func copyFile(src, dst string) (err error) {
+// linkOrCopy links dst to src, or copies src read-only, as git keeps
+// object files, when it cannot be linked (another file system, a file
+// system without links). io.Copy between files uses copy_file_range, which
+// lets the kernel (or a reflink-capable file system) do the work.
+func linkOrCopy(src, dst string) (err error) {
+	info, err := os.Lstat(src)
+	if err != nil {
+		return err
+	}
+	// git writes .promisor marks owner-writable; a linked file must be
+	// read-only to everyone, the job's UID included.
+	if info.Mode().Perm() != 0o444 {
+		if err := os.Chmod(src, 0o444); err != nil {
+			return err
+		}
+	}
+	if os.Link(src, dst) == nil {
+		return nil
+	}
 	in, err := os.Open(src)
 	if err != nil {
 		return err

@@ -37,6 +37,19 @@ func probe(mode string, args []string) error {
 	switch mode {
 	case "write": // write PATH
 		return os.WriteFile(args[0], []byte("escaped\n"), 0o644)
+	case "change": // change PATH: make the file writable and append to it
+		if err := os.Chmod(args[0], 0o644); err != nil {
+			return err
+		}
+		f, err := os.OpenFile(args[0], os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			return err
+		}
+		if _, err := f.WriteString("escaped\n"); err != nil {
+			f.Close()
+			return err
+		}
+		return f.Close()
 	case "read": // read PATH CANARY
 		data, err := os.ReadFile(args[0])
 		if err != nil {

@@ -257,6 +257,55 @@ func TestEscapeWriteOutsideWorkDir(t *testing.T) {
 	})
 }
 
+// TestEscapeWriteThroughAHardLink covers the work tree's object files,
+// which are hard links to the repository cache's: the job can read them,
+// and neither write them nor make them writable, so a job cannot change
+// what later jobs of the project check out.
+func TestEscapeWriteThroughAHardLink(t *testing.T) {
+	h := newHarness(t, sandbox.Config{})
+	cached := filepath.Join(h.base, "cache", "repos", "project.git", "objects", "pack", "pack-1.pack")
+	writeFile(t, cached, "PACK cached objects\n")
+	if err := os.Chmod(cached, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	c := h.probeCmd(t, "change", sandbox.WorkDirInside+"/.git/objects/pack/pack-1.pack")
+	linked := filepath.Join(c.WorkDir, ".git", "objects", "pack", "pack-1.pack")
+	if err := os.MkdirAll(filepath.Dir(linked), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(cached, linked); err != nil {
+		t.Fatal(err)
+	}
+	h.outside(t, "change", linked) // upbuild's own user can
+	writeFile(t, cached, "PACK cached objects\n")
+	if err := os.Chmod(cached, 0o444); err != nil {
+		t.Fatal(err)
+	}
+
+	h.inside(t, c)
+	if got := readFile(t, cached); got != "PACK cached objects\n" {
+		t.Fatalf("the cached file changed through its link in the work tree: %q", got)
+	}
+	info, err := os.Stat(cached)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if owner := info.Sys().(*syscall.Stat_t).Uid; owner != uint32(os.Getuid()) || info.Mode().Perm() != 0o444 {
+		t.Fatalf("the cached file is owned by UID %d with mode %v after the run, want upbuild's %d and 0444", owner, info.Mode().Perm(), os.Getuid())
+	}
+	readable := h.probeCmd(t, "read", sandbox.WorkDirInside+"/.git/objects/pack/pack-1.pack", "PACK cached")
+	linked = filepath.Join(readable.WorkDir, ".git", "objects", "pack", "pack-1.pack")
+	if err := os.MkdirAll(filepath.Dir(linked), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(cached, linked); err != nil {
+		t.Fatal(err)
+	}
+	if res, out := h.run(t, context.Background(), readable); res.ExitCode != 0 {
+		t.Fatalf("the job cannot read its own object files: exit %d\n%s", res.ExitCode, out)
+	}
+}
+
 func TestEscapeReadHostSecrets(t *testing.T) {
 	h := newHarness(t, sandbox.Config{})
 	secret := canary(t)
@@ -509,3 +558,12 @@ func TestTimeoutKillsTheWholeTree(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
