@@ -28,11 +28,13 @@
 //     tree: the spec and archive that phase 2 produced, with the same
 //     _topdir/_sourcedir/_srcrpmdir layout as upbuild.
 //
-//  4. the floor: each tool a job runs beyond plain rpmbuild -bs, alone on
-//     the host, -n times: a bare bwrap running /bin/true, rpmspec -q on the
-//     prepared spec, rpm -qp of its SRPM, and a git fetch from the
-//     simulator that finds nothing new. A job needs two sandboxes, two
-//     rpmspec queries, one rpm -qp and one fetch at the least.
+//  4. the floor: the commands the issue itself asks every job to run, each
+//     alone on the host, -n times, in the order each needs the one before:
+//     a git fetch from the simulator that finds nothing new, git describe
+//     for the version from the tag, git archive, rpmbuild -bs of the
+//     prepared tree inside a minimal bwrap, rpm -qp of the SRPM (and a bare
+//     bwrap running /bin/true, for reference). Their sum is the least any
+//     implementation that follows the issue can take.
 //
 //  5. throughput: merge requests kept -backlog deep for -duration; every
 //     job is a complete build (SRPM and RPM on host-<arch>) with -workers
