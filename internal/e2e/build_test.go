@@ -120,6 +120,24 @@ func TestRealBuildOfAMergeRequest(t *testing.T) {
 		if code != 200 || !strings.Contains(log, "rpmbuild") || !strings.Contains(log, "Wrote:") {
 			t.Fatalf("build log (%d):\n%s", code, tail(log, 2000))
 		}
+		// The run's two local jobs (the build and the tests) asked the
+		// forge once: whichever came second used the first one's fetch.
+		var fetched, reused int
+		for _, st := range e.Sim.Statuses(p.ID, mr.HeadSHA) {
+			id := strings.TrimPrefix(st.TargetURL, e.URL+"/jobs/")
+			if !strings.HasSuffix(st.Name, host) || id == st.TargetURL {
+				continue
+			}
+			_, log := e.get(t, e.URL+"/api/v1/jobs/"+id+"/log")
+			if strings.Contains(log, "fetched for this run") {
+				reused++
+			} else if strings.Contains(log, "Fetching "+p.HTTPURLToRepo) {
+				fetched++
+			}
+		}
+		if fetched != 1 || reused != 1 {
+			t.Errorf("of the run's two local jobs, %d fetched from the forge and %d used that fetch; want 1 and 1", fetched, reused)
+		}
 	})
 }
 

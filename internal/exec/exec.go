@@ -221,7 +221,10 @@ func (e *Executor) execute(ctx context.Context, run store.Run, job store.Job, ba
 
 	// 1. The code.
 	req := gitfetch.Request{RepoURL: run.Instance + "/" + run.ProjectPath + ".git", ProjectID: run.ProjectID,
-		Token: e.opts.BotTokens[run.Instance], SHA: run.SHA, Ref: run.Ref, Dest: src, Log: logw}
+		Token: e.opts.BotTokens[run.Instance], SHA: run.SHA, Ref: run.Ref, Dest: src, Log: logw,
+		// The run's jobs on this worker share one fetch, so every target
+		// builds the same merge and the forge is asked once.
+		Session: fmt.Sprintf("run-%d", run.ID)}
 	if run.MRIID != 0 {
 		req.Ref = ""
 		req.MR = &gitfetch.MRMerge{TargetBranch: run.TargetBranch, SourceRef: fmt.Sprintf("refs/merge-requests/%d/head", run.MRIID)}

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -203,6 +204,8 @@ func (f *Fetcher) updateCache(ctx context.Context, key string, c *cacheRepo, req
 		}
 	case err != nil:
 		return nil, "", fmt.Errorf("cached repository: %w", err)
+	case c.fetchedFor(req.Session):
+		logf(req.Log, "Using this worker's cached copy of %s, fetched for this run", req.RepoURL)
 	default:
 		logf(req.Log, "Fetching %s (updating this worker's cached copy)", req.RepoURL)
 		// The project may have moved since; the cache key is its ID.
@@ -212,6 +215,9 @@ func (f *Fetcher) updateCache(ctx context.Context, key string, c *cacheRepo, req
 			}
 		}
 		if err := f.fetchRefs(ctx, key, c.dir, updateFilter, c, req); err != nil {
+			return nil, "", err
+		}
+		if err := c.rememberSession(req.Session); err != nil {
 			return nil, "", err
 		}
 	}
@@ -271,6 +277,51 @@ func (f *Fetcher) createCache(ctx context.Context, key string, c *cacheRepo, req
 	}
 	if err := os.Rename(building, c.dir); err != nil {
 		return fmt.Errorf("store cached repository: %w", err)
+	}
+	return c.rememberSession(req.Session)
+}
+
+// sessionsFile lists, newest last, the sessions the cached repository was
+// fetched for (Request.Session); maxSessions are kept.
+const (
+	sessionsFile = "upbuild-sessions"
+	maxSessions  = 64
+)
+
+// fetchedFor reports whether the repository was fetched for session. It
+// is read and written under the repository's lock.
+func (c *cacheRepo) fetchedFor(session string) bool {
+	if session == "" {
+		return false
+	}
+	data, err := os.ReadFile(filepath.Join(c.dir, sessionsFile))
+	if err != nil {
+		return false
+	}
+	return slices.Contains(strings.Split(string(data), "\n"), session)
+}
+
+// rememberSession records that the repository was just fetched for
+// session.
+func (c *cacheRepo) rememberSession(session string) error {
+	if session == "" {
+		return nil
+	}
+	path := filepath.Join(c.dir, sessionsFile)
+	var sessions []string
+	if data, err := os.ReadFile(path); err == nil {
+		sessions = strings.Fields(string(data))
+	}
+	sessions = append(slices.DeleteFunc(sessions, func(s string) bool { return s == session }), session)
+	if len(sessions) > maxSessions {
+		sessions = sessions[len(sessions)-maxSessions:]
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(strings.Join(sessions, "\n")+"\n"), 0o600); err != nil {
+		return fmt.Errorf("record the fetch: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("record the fetch: %w", err)
 	}
 	return nil
 }

@@ -39,7 +39,11 @@
 // second round trip. Old history and large files stay on the forge; the
 // file contents a checkout still lacks are fetched in one request by
 // object name. After a checkout, least recently used repositories are
-// evicted until the cache fits MaxCacheBytes. Every fetch keeps what it
+// evicted until the cache fits MaxCacheBytes. Checkouts that name the same
+// Request.Session (the executor passes the run) share one fetch: later
+// jobs of a run use the cache as the first one's fetch left it, so all
+// targets build the same merge and the forge is asked once per run and
+// worker. Every fetch keeps what it
 // brings as one pack (fetch.unpackLimit=1), so loose objects do not pile up
 // between repacks; the cache is repacked once it holds more than 256 loose
 // objects or 24 packs; Prune also removes

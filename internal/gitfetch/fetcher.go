@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // Sentinel errors; check them with errors.Is.
@@ -151,6 +152,13 @@ type Request struct {
 	Dest string
 	// Log receives the lines a user sees in the job log. Optional.
 	Log io.Writer
+	// Session, when not empty, lets checkouts share one fetch: the first
+	// checkout of a session fetches from the forge, later ones on this
+	// worker use the cache as that fetch left it (its branches and tags),
+	// as long as it holds their commit. The executor passes the run, so
+	// the jobs of a run (one per target) build the same merge of the same
+	// commits and ask the forge once.
+	Session string
 }
 
 // Result says what was checked out.
@@ -202,6 +210,9 @@ func (r Request) validate() (string, error) {
 	}
 	if r.Dest == "" {
 		return "", fmt.Errorf("%w: Dest is required", ErrInvalidRequest)
+	}
+	if strings.IndexFunc(r.Session, unicode.IsSpace) >= 0 {
+		return "", fmt.Errorf("%w: session %q has white space", ErrInvalidRequest, r.Session)
 	}
 	if r.MR != nil {
 		if !validBranchName(r.MR.TargetBranch) {

@@ -314,6 +314,7 @@ func TestInvalidRequests(t *testing.T) {
 		"no project ID":          func(r *gitfetch.Request) { r.ProjectID = 0 },
 		"non-empty Dest":         func(r *gitfetch.Request) { r.Dest = notEmpty },
 		"option as target":       func(r *gitfetch.Request) { r.MR = &gitfetch.MRMerge{TargetBranch: "--upload-pack=x"} },
+		"session with a newline": func(r *gitfetch.Request) { r.Session = "run-1\nrun-2" },
 	} {
 		t.Run(name, func(t *testing.T) {
 			req := full
@@ -497,5 +498,67 @@ func TestWorkTreeLinksTheCacheObjectFiles(t *testing.T) {
 	}
 	if got := git(t, dest, "log", "-1", "--format=%s"); got != "Change" {
 		t.Errorf("HEAD's subject %q in the work tree", got)
+	}
+}
+
+// TestJobsOfOneRunShareAFetch checks Request.Session: the jobs of one run
+// (one per target) ask the forge once and build the same merge, even when
+// the target branch moves between them; another run fetches again and
+// sees the move; a session whose commit the cache lacks still gets it.
+func TestJobsOfOneRunShareAFetch(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	source := must[string](t)(w.sim.PushCommits(ctx, w.project.ID, "feature", "alice", gitlabsim.CommitSpec{
+		Message: "Add a patch", Changes: []gitlabsim.FileChange{{Path: "fix.patch", Content: "patch\n"}},
+	}))
+	mr := must[gitlabsim.MergeRequest](t)(w.sim.OpenMergeRequest(ctx, gitlabsim.MergeRequestSpec{
+		ProjectID: w.project.ID, SourceBranch: "feature", TargetBranch: "main", Author: "alice",
+	}))
+	f := newFetcher(t, gitfetch.Options{})
+	checkout := func(session, sha string) (gitfetch.Result, string) {
+		t.Helper()
+		var jobLog bytes.Buffer
+		req := w.request(t, &jobLog)
+		req.SHA, req.Ref, req.Session = sha, "", session
+		req.MR = &gitfetch.MRMerge{TargetBranch: "main", SourceRef: fmt.Sprintf("refs/merge-requests/%d/head", mr.IID)}
+		res, err := f.Checkout(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res, jobLog.String()
+	}
+	before, _ := w.traffic.snapshot()
+	first, _ := checkout("run-1", source)
+	afterFirst, _ := w.traffic.snapshot()
+	moved := must[string](t)(w.sim.PushCommits(ctx, w.project.ID, "main", "alice", gitlabsim.CommitSpec{
+		Message: "Meanwhile on main", Changes: []gitlabsim.FileChange{{Path: "NEWS", Content: "news\n"}},
+	}))
+	second, log := checkout("run-1", source)
+	afterSecond, _ := w.traffic.snapshot()
+	if afterFirst == before || afterSecond != afterFirst {
+		t.Errorf("forge fetches: %d for the run's first job, %d for its second; want some, then none", afterFirst-before, afterSecond-afterFirst)
+	}
+	if second.TargetSHA != first.TargetSHA || second.TargetSHA == moved {
+		t.Errorf("the run's jobs merged onto %s and %s; want the same target, not the later push %s", first.TargetSHA, second.TargetSHA, moved)
+	}
+	if !strings.Contains(log, "fetched for this run") {
+		t.Errorf("the second job's log does not say the copy was fetched for this run: %q", log)
+	}
+
+	third, log := checkout("run-2", source)
+	if afterThird, _ := w.traffic.snapshot(); afterThird == afterSecond || third.TargetSHA != moved {
+		t.Errorf("another run: %d forge fetches, target %s; want a fetch and the moved target %s", afterThird-afterSecond, third.TargetSHA, moved)
+	}
+	if strings.Contains(log, "fetched for this run") {
+		t.Errorf("another run reused the first run's fetch: %q", log)
+	}
+
+	// A commit pushed after the session's fetch is not in the cache: the
+	// checkout asks the forge for it.
+	later := must[string](t)(w.sim.PushCommits(ctx, w.project.ID, "feature", "alice", gitlabsim.CommitSpec{
+		Message: "More", Changes: []gitlabsim.FileChange{{Path: "more.txt", Content: "more\n"}},
+	}))
+	if res, _ := checkout("run-2", later); res.SHA != later || res.MergedSHA == "" {
+		t.Errorf("checkout of a commit the session's fetch did not bring: %+v", res)
 	}
 }
