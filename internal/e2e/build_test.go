@@ -122,7 +122,10 @@ func TestRealBuildOfAMergeRequest(t *testing.T) {
 		}
 		// The run's two local jobs (the build and the tests) asked the
 		// forge once: whichever came second used the first one's fetch.
+		// Both built the same SRPM: the run's merge commit and the run's
+		// timestamp, as Packit builds one SRPM per run.
 		var fetched, reused int
+		srpms := map[string]bool{}
 		for _, st := range e.Sim.Statuses(p.ID, mr.HeadSHA) {
 			id := strings.TrimPrefix(st.TargetURL, e.URL+"/jobs/")
 			if !strings.HasSuffix(st.Name, host) || id == st.TargetURL {
@@ -134,9 +137,26 @@ func TestRealBuildOfAMergeRequest(t *testing.T) {
 			} else if strings.Contains(log, "Fetching "+p.HTTPURLToRepo) {
 				fetched++
 			}
+			_, list := e.get(t, e.URL+"/api/v1/jobs/"+id+"/artifacts")
+			var arts struct {
+				Artifacts []struct {
+					Name string `json:"name"`
+				} `json:"artifacts"`
+			}
+			if err := json.Unmarshal([]byte(list), &arts); err != nil {
+				t.Fatalf("artifacts JSON %q: %v", list, err)
+			}
+			for _, a := range arts.Artifacts {
+				if strings.HasSuffix(a.Name, ".src.rpm") {
+					srpms[a.Name] = true
+				}
+			}
 		}
 		if fetched != 1 || reused != 1 {
 			t.Errorf("of the run's two local jobs, %d fetched from the forge and %d used that fetch; want 1 and 1", fetched, reused)
+		}
+		if len(srpms) != 1 {
+			t.Errorf("the run's local jobs built the SRPMs %v; want one and the same", srpms)
 		}
 	})
 }

@@ -224,7 +224,7 @@ func (e *Executor) execute(ctx context.Context, run store.Run, job store.Job, ba
 		Token: e.opts.BotTokens[run.Instance], SHA: run.SHA, Ref: run.Ref, Dest: src, Log: logw,
 		// The run's jobs on this worker share one fetch, so every target
 		// builds the same merge and the forge is asked once.
-		Session: fmt.Sprintf("run-%d", run.ID)}
+		Session: fmt.Sprintf("run-%d", run.ID), MergeTime: run.CreatedAt}
 	if run.MRIID != 0 {
 		req.Ref = ""
 		req.MR = &gitfetch.MRMerge{TargetBranch: run.TargetBranch, SourceRef: fmt.Sprintf("refs/merge-requests/%d/head", run.MRIID)}
@@ -252,7 +252,10 @@ func (e *Executor) execute(ctx context.Context, run store.Run, job store.Job, ba
 	if runner.network {
 		logf("network is on for this project's actions (operator setting)")
 	}
-	b := &srpm.Builder{Sandbox: runner, Host: hostRunner{}, Log: logw}
+	// The snapshot's timestamp is the run's, not the job's: with the same
+	// merge commit (see MergeTime), every target of a run builds an SRPM
+	// with the same release, as Packit's one SRPM per run has.
+	b := &srpm.Builder{Sandbox: runner, Host: hostRunner{}, Log: logw, Now: func() time.Time { return run.CreatedAt }}
 	branch := run.Ref
 	if run.MRIID != 0 {
 		branch = fmt.Sprintf("pr/%d", run.MRIID)

@@ -159,6 +159,11 @@ type Request struct {
 	// the jobs of a run (one per target) build the same merge of the same
 	// commits and ask the forge once.
 	Session string
+	// MergeTime, when set, is the merge commit's author and committer
+	// time; zero means now. With the same parents, the jobs of a run that
+	// pass the run's time make the same merge commit, so their SRPMs'
+	// releases (which name its short hash) agree.
+	MergeTime time.Time
 }
 
 // Result says what was checked out.

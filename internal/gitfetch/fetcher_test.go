@@ -14,6 +14,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"upbuild.dev/upbuild/internal/gitfetch"
 	"upbuild.dev/upbuild/internal/gitlabsim"
@@ -515,15 +516,20 @@ func TestJobsOfOneRunShareAFetch(t *testing.T) {
 		ProjectID: w.project.ID, SourceBranch: "feature", TargetBranch: "main", Author: "alice",
 	}))
 	f := newFetcher(t, gitfetch.Options{})
+	runTime := time.Date(2026, 11, 26, 1, 2, 3, 0, time.UTC)
 	checkout := func(session, sha string) (gitfetch.Result, string) {
 		t.Helper()
 		var jobLog bytes.Buffer
 		req := w.request(t, &jobLog)
 		req.SHA, req.Ref, req.Session = sha, "", session
+		req.MergeTime = runTime
 		req.MR = &gitfetch.MRMerge{TargetBranch: "main", SourceRef: fmt.Sprintf("refs/merge-requests/%d/head", mr.IID)}
 		res, err := f.Checkout(ctx, req)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if got := git(t, req.Dest, "log", "-1", "--format=%at %ct"); res.MergedSHA != "" && got != fmt.Sprintf("%d %d", runTime.Unix(), runTime.Unix()) {
+			t.Errorf("merge commit times %s, want the run's %d", got, runTime.Unix())
 		}
 		return res, jobLog.String()
 	}
@@ -540,6 +546,9 @@ func TestJobsOfOneRunShareAFetch(t *testing.T) {
 	}
 	if second.TargetSHA != first.TargetSHA || second.TargetSHA == moved {
 		t.Errorf("the run's jobs merged onto %s and %s; want the same target, not the later push %s", first.TargetSHA, second.TargetSHA, moved)
+	}
+	if first.MergedSHA == "" || second.MergedSHA != first.MergedSHA {
+		t.Errorf("the run's jobs made the merge commits %q and %q; want one and the same", first.MergedSHA, second.MergedSHA)
 	}
 	if !strings.Contains(log, "fetched for this run") {
 		t.Errorf("the second job's log does not say the copy was fetched for this run: %q", log)

@@ -140,9 +140,13 @@ func (w workTree) merge(ctx context.Context, req Request, targetSHA string) (Res
 		if source == "" {
 			source = req.SHA[:12]
 		}
+		when := req.MergeTime
+		if when.IsZero() {
+			when = time.Now()
+		}
 		merged, err := writeCommit(w.objectsDir(), commit{
 			tree: tree, parents: []string{targetSHA, req.SHA}, identity: mergeUserName + " <" + mergeUserEmail + ">",
-			when: time.Now(), message: fmt.Sprintf("Merge %s (%s) into %s", source, req.SHA[:12], target),
+			when: when, message: fmt.Sprintf("Merge %s (%s) into %s", source, req.SHA[:12], target),
 		})
 		if err != nil {
 			return Result{}, err
