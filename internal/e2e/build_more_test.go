@@ -105,17 +105,28 @@ type artifact struct {
 // artifacts lists the files the job behind a status kept.
 func (e *env) artifacts(t *testing.T, st gitlabsim.CommitStatus) []artifact {
 	t.Helper()
-	code, body := e.get(t, e.URL+"/api/v1/jobs/"+e.jobID(t, st)+"/artifacts")
+	code, list := e.jobArtifacts(t, e.jobID(t, st))
 	if code != 200 {
-		t.Fatalf("artifacts of %s: HTTP %d %s", st.Name, code, body)
+		t.Fatalf("artifacts of %s: HTTP %d", st.Name, code)
+	}
+	return list
+}
+
+// jobArtifacts lists a job's artifacts through the API: the status code
+// and, on 200, the list.
+func (e *env) jobArtifacts(t *testing.T, jobID string) (int, []artifact) {
+	t.Helper()
+	code, body := e.get(t, e.URL+"/api/v1/jobs/"+jobID+"/artifacts")
+	if code != 200 {
+		return code, nil
 	}
 	var list struct {
 		Artifacts []artifact `json:"artifacts"`
 	}
 	if err := json.Unmarshal([]byte(body), &list); err != nil {
-		t.Fatalf("artifacts JSON %q: %v", body, err)
+		t.Fatalf("artifacts of job %s, JSON %q: %v", jobID, body, err)
 	}
-	return list.Artifacts
+	return code, list.Artifacts
 }
 
 // packageBuild is what a build job kept: its SRPM, with the release read

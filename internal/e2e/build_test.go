@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -86,22 +85,12 @@ func TestRealBuildOfAMergeRequest(t *testing.T) {
 			}
 		}
 		id := strings.TrimPrefix(buildURL, e.URL+"/jobs/")
-		code, list := e.get(t, e.URL+"/api/v1/jobs/"+id+"/artifacts")
+		code, arts := e.jobArtifacts(t, id)
 		if code != 200 {
-			t.Fatalf("artifacts: %d %s", code, list)
-		}
-		var arts struct {
-			Artifacts []struct {
-				Name string `json:"name"`
-				URL  string `json:"url"`
-				Size int64  `json:"size"`
-			} `json:"artifacts"`
-		}
-		if err := json.Unmarshal([]byte(list), &arts); err != nil {
-			t.Fatalf("artifacts JSON %q: %v", list, err)
+			t.Fatalf("artifacts of job %s: %d", id, code)
 		}
 		var srpm, rpm string
-		for _, a := range arts.Artifacts {
+		for _, a := range arts {
 			switch {
 			case strings.HasSuffix(a.Name, ".src.rpm"):
 				srpm = a.URL
@@ -110,7 +99,7 @@ func TestRealBuildOfAMergeRequest(t *testing.T) {
 			}
 		}
 		if srpm == "" || rpm == "" {
-			t.Fatalf("artifacts %s: want the SRPM and the RPM", list)
+			t.Fatalf("artifacts %+v: want the SRPM and the RPM", arts)
 		}
 		code, body := e.get(t, e.URL+rpm)
 		if code != 200 || !strings.HasPrefix(body, "\xed\xab\xee\xdb") {
@@ -137,16 +126,8 @@ func TestRealBuildOfAMergeRequest(t *testing.T) {
 			} else if strings.Contains(log, "Fetching "+p.HTTPURLToRepo) {
 				fetched++
 			}
-			_, list := e.get(t, e.URL+"/api/v1/jobs/"+id+"/artifacts")
-			var arts struct {
-				Artifacts []struct {
-					Name string `json:"name"`
-				} `json:"artifacts"`
-			}
-			if err := json.Unmarshal([]byte(list), &arts); err != nil {
-				t.Fatalf("artifacts JSON %q: %v", list, err)
-			}
-			for _, a := range arts.Artifacts {
+			_, arts := e.jobArtifacts(t, id)
+			for _, a := range arts {
 				if strings.HasSuffix(a.Name, ".src.rpm") {
 					srpms[a.Name] = true
 				}

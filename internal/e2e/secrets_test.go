@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
@@ -13,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -166,19 +166,8 @@ func TestNoSecretLeaksAfterAFullScenario(t *testing.T) {
 				jobLogs++
 				sawEnv = sawEnv || strings.Contains(log, "UPBUILD_RPMS_DIR=")
 			}
-			code, list := e.get(t, base+"/artifacts")
-			if code != http.StatusOK {
-				continue
-			}
-			var arts struct {
-				Artifacts []struct {
-					URL string `json:"url"`
-				} `json:"artifacts"`
-			}
-			if err := json.Unmarshal([]byte(list), &arts); err != nil {
-				t.Fatalf("artifacts of job %d: %v", id, err)
-			}
-			for _, a := range arts.Artifacts {
+			_, arts := e.jobArtifacts(t, strconv.FormatInt(id, 10))
+			for _, a := range arts {
 				e.get(t, e.URL+a.URL)
 			}
 		}

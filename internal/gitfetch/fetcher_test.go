@@ -186,12 +186,7 @@ func TestCheckoutOfATagIsDetached(t *testing.T) {
 func TestMergeRequestIsMergedOntoItsTarget(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
-	source := must[string](t)(w.sim.PushCommits(ctx, w.project.ID, "feature", "alice", gitlabsim.CommitSpec{
-		Message: "Add a patch", Changes: []gitlabsim.FileChange{{Path: "fix.patch", Content: "patch\n"}},
-	}))
-	mr := must[gitlabsim.MergeRequest](t)(w.sim.OpenMergeRequest(ctx, gitlabsim.MergeRequestSpec{
-		ProjectID: w.project.ID, SourceBranch: "feature", TargetBranch: "main", Author: "alice",
-	}))
+	source, mr := w.patchMR(t)
 	target := must[string](t)(w.sim.PushCommits(ctx, w.project.ID, "main", "alice", gitlabsim.CommitSpec{
 		Message: "Meanwhile on main", Changes: []gitlabsim.FileChange{{Path: "NEWS", Content: "news\n"}},
 	}))
@@ -509,12 +504,7 @@ func TestWorkTreeLinksTheCacheObjectFiles(t *testing.T) {
 func TestJobsOfOneRunShareAFetch(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
-	source := must[string](t)(w.sim.PushCommits(ctx, w.project.ID, "feature", "alice", gitlabsim.CommitSpec{
-		Message: "Add a patch", Changes: []gitlabsim.FileChange{{Path: "fix.patch", Content: "patch\n"}},
-	}))
-	mr := must[gitlabsim.MergeRequest](t)(w.sim.OpenMergeRequest(ctx, gitlabsim.MergeRequestSpec{
-		ProjectID: w.project.ID, SourceBranch: "feature", TargetBranch: "main", Author: "alice",
-	}))
+	source, mr := w.patchMR(t)
 	f := newFetcher(t, gitfetch.Options{})
 	runTime := time.Date(2026, 11, 26, 1, 2, 3, 0, time.UTC)
 	checkout := func(session, sha string) (gitfetch.Result, string) {

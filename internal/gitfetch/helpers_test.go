@@ -128,6 +128,20 @@ func (w *world) request(t testing.TB, log *bytes.Buffer) gitfetch.Request {
 	return req
 }
 
+// patchMR pushes a commit adding fix.patch to branch feature and opens a
+// merge request of it onto main; it returns the commit and the request.
+func (w *world) patchMR(t testing.TB) (string, gitlabsim.MergeRequest) {
+	t.Helper()
+	ctx := context.Background()
+	source := must[string](t)(w.sim.PushCommits(ctx, w.project.ID, "feature", "alice", gitlabsim.CommitSpec{
+		Message: "Add a patch", Changes: []gitlabsim.FileChange{{Path: "fix.patch", Content: "patch\n"}},
+	}))
+	mr := must[gitlabsim.MergeRequest](t)(w.sim.OpenMergeRequest(ctx, gitlabsim.MergeRequestSpec{
+		ProjectID: w.project.ID, SourceBranch: "feature", TargetBranch: "main", Author: "alice",
+	}))
+	return source, mr
+}
+
 func newFetcher(t testing.TB, opts gitfetch.Options) *gitfetch.Fetcher {
 	t.Helper()
 	if opts.CacheDir == "" {
