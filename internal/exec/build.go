@@ -2,22 +2,28 @@ package exec
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 
+	"upbuild.dev/upbuild/internal/jobfs"
 	"upbuild.dev/upbuild/internal/packitcfg"
 	"upbuild.dev/upbuild/internal/sandbox"
 	"upbuild.dev/upbuild/internal/store"
 	"upbuild.dev/upbuild/internal/upbuildcfg"
 )
 
+// maxConfigBytes bounds the config files read from the checkout.
+const maxConfigBytes = 4 << 20
+
 // jobSettings loads the config from the checked-out tree and returns the
 // settings of the job's view (type, position in the file, package).
-func jobSettings(src string, run store.Run, job store.Job) (packitcfg.Settings, string, error) {
+func jobSettings(files *jobfs.Dir, src string, run store.Run, job store.Job) (packitcfg.Settings, string, error) {
 	entries, err := os.ReadDir(src)
 	if err != nil {
 		return packitcfg.Settings{}, "", fmt.Errorf("read the checkout: %w", err)
@@ -30,7 +36,7 @@ func jobSettings(src string, run store.Run, job store.Job) (packitcfg.Settings, 
 	if name == "" {
 		return packitcfg.Settings{}, "", fmt.Errorf("no Packit config at this commit")
 	}
-	data, err := os.ReadFile(filepath.Join(src, name))
+	data, err := files.ReadFile(filepath.Join(src, name), maxConfigBytes)
 	if err != nil {
 		return packitcfg.Settings{}, "", fmt.Errorf("read %s: %w", name, err)
 	}
@@ -75,7 +81,11 @@ func (e *Executor) rebuild(ctx context.Context, jobDir, srpmPath string, env Bui
 		return nil, store.JobError, "upbuild could not prepare the build environment"
 	}
 	top := filepath.Join(jobDir, "out", "rebuild")
-	if err := os.MkdirAll(top, 0o755); err != nil {
+	files, err := jobfs.Open(jobDir)
+	if err == nil {
+		err = errors.Join(files.MkdirAll(top, 0o755), files.Close())
+	}
+	if err != nil {
 		logf("%v", err)
 		return nil, store.JobError, "upbuild could not prepare the build directory"
 	}
@@ -97,7 +107,9 @@ func (e *Executor) rebuild(ctx context.Context, jobDir, srpmPath string, env Bui
 	}
 	var rpms []string
 	err = filepath.WalkDir(filepath.Join(top, "RPMS"), func(p string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".rpm") {
+		// Only plain files: the spec's scripts ran in the sandbox with
+		// this directory writable, and may have left symlinks.
+		if err == nil && d.Type().IsRegular() && strings.HasSuffix(p, ".rpm") {
 			rpms = append(rpms, p)
 		}
 		return nil
@@ -119,11 +131,16 @@ func mapAll(r *sandboxRunner, args []string) []string {
 
 // test runs the project's test commands from .upbuild.yaml in the sandbox,
 // in the checked-out tree, with the built RPMs at hand.
-func (e *Executor) test(ctx context.Context, jobDir, src string, env BuildEnv, logf func(string, ...any), logw io.Writer) (string, string) {
-	data, err := os.ReadFile(filepath.Join(src, upbuildcfg.FileName))
-	if err != nil {
+func (e *Executor) test(ctx context.Context, files *jobfs.Dir, src string, env BuildEnv, logf func(string, ...any), logw io.Writer) (string, string) {
+	jobDir := files.Path()
+	data, err := files.ReadFile(filepath.Join(src, upbuildcfg.FileName), maxConfigBytes)
+	if errors.Is(err, fs.ErrNotExist) {
 		logf("no %s: there are no test commands to run", upbuildcfg.FileName)
 		return store.JobSkipped, "no test commands in " + upbuildcfg.FileName
+	}
+	if err != nil {
+		logf("reading %s: %v", upbuildcfg.FileName, err)
+		return store.JobFailed, upbuildcfg.FileName + " could not be read"
 	}
 	settings, err := upbuildcfg.Parse(data)
 	if err != nil {

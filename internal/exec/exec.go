@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"upbuild.dev/upbuild/internal/gitfetch"
+	"upbuild.dev/upbuild/internal/jobfs"
 	"upbuild.dev/upbuild/internal/joblog"
 	"upbuild.dev/upbuild/internal/packitcfg"
 	"upbuild.dev/upbuild/internal/queue"
@@ -216,6 +217,14 @@ func (e *Executor) execute(ctx context.Context, run store.Run, job store.Job, ba
 		return store.JobError, "upbuild could not prepare the job directory"
 	}
 	defer os.RemoveAll(jobDir)
+	// Every file upbuild reads or writes in the job directory goes through
+	// files: the repository and the code it runs decide what is there.
+	files, err := jobfs.Open(jobDir)
+	if err != nil {
+		logf("preparing the job directory failed: %v", err)
+		return store.JobError, "upbuild could not prepare the job directory"
+	}
+	defer files.Close()
 	src := filepath.Join(jobDir, "src")
 	out := filepath.Join(jobDir, "out")
 
@@ -240,7 +249,7 @@ func (e *Executor) execute(ctx context.Context, run store.Run, job store.Job, ba
 	}
 
 	// 2. The config, from the checked-out tree, as the planner read it.
-	settings, pkg, err := jobSettings(src, run, job)
+	settings, pkg, err := jobSettings(files, src, run, job)
 	if err != nil {
 		logf("%v", err)
 		return store.JobFailed, "the configuration could not be used"
@@ -270,7 +279,7 @@ func (e *Executor) execute(ctx context.Context, run store.Run, job store.Job, ba
 		return store.JobFailed, "SRPM build failed: " + firstLine(err.Error())
 	}
 	logf("built %s", filepath.Base(res.SRPM))
-	if err := e.keep(ctx, job.ID, res.SRPM); err != nil {
+	if err := e.keep(ctx, job.ID, files, res.SRPM); err != nil {
 		logf("storing the SRPM failed: %v", err)
 		return store.JobError, "upbuild could not store the SRPM"
 	}
@@ -284,7 +293,7 @@ func (e *Executor) execute(ctx context.Context, run store.Run, job store.Job, ba
 		return built.State, built.Description
 	}
 	for _, p := range built.RPMs {
-		if err := e.keep(ctx, job.ID, p); err != nil {
+		if err := e.keep(ctx, job.ID, files, p); err != nil {
 			logf("storing %s failed: %v", filepath.Base(p), err)
 			return store.JobError, "upbuild could not store the RPMs"
 		}
@@ -295,7 +304,7 @@ func (e *Executor) execute(ctx context.Context, run store.Run, job store.Job, ba
 
 	// 5. Tests, with the built RPMs at hand.
 	describe("Running tests on " + job.Target)
-	return e.test(ctx, jobDir, src, env, logf, logw)
+	return e.test(ctx, files, src, env, logf, logw)
 }
 
 // jobDir makes a fresh directory for a job under the work root.
@@ -318,11 +327,11 @@ func (e *Executor) jobDir(jobID int64) (string, error) {
 }
 
 // keep stores a file as an artifact of the job.
-func (e *Executor) keep(ctx context.Context, jobID int64, file string) error {
+func (e *Executor) keep(ctx context.Context, jobID int64, files *jobfs.Dir, file string) error {
 	if e.opts.Artifacts == nil {
 		return nil
 	}
-	f, err := os.Open(file)
+	f, err := files.Open(file)
 	if err != nil {
 		return err
 	}

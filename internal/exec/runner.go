@@ -62,20 +62,8 @@ func (r *sandboxRunner) Run(ctx context.Context, c srpm.Command) (srpm.Output, e
 	return srpm.Output{Stdout: strings.ReplaceAll(out.String(), "/work/", r.jobDir+"/"), ExitCode: res.ExitCode}, nil
 }
 
-// hostRunner runs upbuild's own git and rpm queries on the host. After the
-// sandbox ran, the work tree belongs to the job's UID, so git's ownership
-// check is answered here (as command-line configuration, which git trusts);
-// srpm already disables hooks and fsmonitor for these calls.
+// hostRunner runs upbuild's own git and rpm queries on the host. srpm
+// runs git here only while nothing from the repository has run in the work
+// tree, which is then still upbuild's: git's own check that a repository
+// belongs to the user running it stays on, as a second guard.
 type hostRunner struct{ srpm.HostRunner }
-
-func (h hostRunner) Run(ctx context.Context, c srpm.Command) (srpm.Output, error) {
-	env := make(map[string]string, len(c.Env)+3)
-	for k, v := range c.Env {
-		env[k] = v
-	}
-	env["GIT_CONFIG_COUNT"] = "1"
-	env["GIT_CONFIG_KEY_0"] = "safe.directory"
-	env["GIT_CONFIG_VALUE_0"] = "*"
-	c.Env = env
-	return h.HostRunner.Run(ctx, c)
-}

@@ -128,7 +128,7 @@ func (j *job) commitsSince(ctx context.Context, tag string) (rangeLog, bool, err
 		"refs/tags/" + tag + "..HEAD"})
 	// The job log shows the command and a summary, not the raw fields.
 	j.logf("git log: $ %s", quoteArgs(c.Args))
-	out, err := j.b.Host.Run(ctx, c)
+	out, err := j.gitRunner().Run(ctx, c)
 	if err != nil {
 		return rangeLog{}, false, fmt.Errorf("git log: %w", err)
 	}

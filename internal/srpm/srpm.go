@@ -23,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"upbuild.dev/upbuild/internal/jobfs"
 	"upbuild.dev/upbuild/internal/packitcfg"
 	"upbuild.dev/upbuild/internal/srpm/specedit"
 )
@@ -143,6 +144,16 @@ type job struct {
 	// tagCount is how many tags the repository had when the last tag was
 	// looked up.
 	tagCount int
+	// tree and out are WorkTree and OutDir, for every file upbuild itself
+	// reads or writes there: the repository's content and the code it runs
+	// decide what they hold, symlinks to host files included.
+	tree, out *jobfs.Dir
+	// tainted is set once anything from the repository ran in the
+	// sandbox: from then on the work tree, its .git included, is the
+	// job's, so upbuild's own git runs in the sandbox too. On the host, git
+	// would take orders from that .git/config (a promisor remote of
+	// `ext::` runs any command as soon as git misses an object).
+	tainted bool
 }
 
 // Build makes the SRPM for one package. A monorepo's caller calls it once
@@ -155,6 +166,8 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer j.tree.Close()
+	defer j.out.Close()
 	return j.run(ctx)
 }
 
@@ -193,7 +206,19 @@ func (b *Builder) newJob(req Request) (*job, error) {
 	if err != nil {
 		return nil, fmt.Errorf("specfile_path %q: %w", s.SpecfilePath, err)
 	}
-	return &job{b: b, req: req, s: &req.Settings, pkgDir: pkgDir, specPath: specPath, specDir: filepath.Dir(specPath)}, nil
+	if err := os.MkdirAll(req.OutDir, 0o755); err != nil {
+		return nil, fmt.Errorf("output dir: %w", err)
+	}
+	tree, err := jobfs.Open(root)
+	if err != nil {
+		return nil, fmt.Errorf("work tree: %w", err)
+	}
+	out, err := jobfs.Open(req.OutDir)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("output dir: %w", err), tree.Close())
+	}
+	return &job{b: b, req: req, s: &req.Settings, pkgDir: pkgDir, specPath: specPath, specDir: filepath.Dir(specPath),
+		tree: tree, out: out}, nil
 }
 
 // inside resolves path (which must exist) and checks that it stays in root.
@@ -233,11 +258,24 @@ func (j *job) run(ctx context.Context) (*Result, error) {
 	if _, err := j.action(ctx, packitcfg.ActionPostUpstreamClone, j.commonEnv("")); err != nil {
 		return nil, err
 	}
+	// What git says of the repository is asked before rpmspec may run
+	// the spec's macros in the sandbox: until something from the
+	// repository has run, git can run on the host, which costs no sandbox.
+	lastTag, err := j.lastTag(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var hist history
+	if !s.PreserveSpec {
+		if hist, err = j.history(ctx, lastTag); err != nil {
+			return nil, err
+		}
+	}
 	specInfo, err := j.readSpecHeader(ctx)
 	if err != nil {
 		return nil, err
 	}
-	version, lastTag, err := j.version(ctx, specInfo)
+	version, err := j.version(ctx, specInfo, lastTag)
 	if err != nil {
 		return nil, err
 	}
@@ -248,7 +286,7 @@ func (j *job) run(ctx context.Context) (*Result, error) {
 	}
 	j.logf("archive %s", archive)
 	if !s.PreserveSpec {
-		if err := j.fixSpec(ctx, specInfo, version, lastTag, archive); err != nil {
+		if err := j.fixSpec(ctx, specInfo, version, lastTag, archive, hist); err != nil {
 			return nil, err
 		}
 	}
@@ -296,13 +334,33 @@ func (j *job) action(ctx context.Context, name packitcfg.ActionName, env map[str
 	}
 	stdouts = []string{}
 	for _, c := range cmds {
-		out, err := j.runChecked(ctx, j.b.Sandbox, fmt.Sprintf("action %q", name), Command{Args: c, Dir: j.pkgDir, Env: env})
+		out, err := j.sandboxed(ctx, fmt.Sprintf("action %q", name), Command{Args: c, Dir: j.pkgDir, Env: env})
 		if err != nil {
 			return nil, err
 		}
 		stdouts = append(stdouts, out.Stdout)
 	}
 	return stdouts, nil
+}
+
+// sandboxed runs a command that comes from the repository (or runs what
+// the repository wrote, such as rpmspec on its spec) in the sandbox. From
+// then on the work tree is the job's: see job.tainted.
+func (j *job) sandboxed(ctx context.Context, step string, c Command, shown ...[]string) (Output, error) {
+	j.tainted = true
+	if len(shown) == 0 {
+		shown = [][]string{c.Args}
+	}
+	return j.runShown(ctx, j.b.Sandbox, step, c, shown...)
+}
+
+// gitRunner runs upbuild's own git commands: on the host while nothing
+// from the repository has run, in the sandbox afterwards.
+func (j *job) gitRunner() Runner {
+	if j.tainted {
+		return j.b.Sandbox
+	}
+	return j.b.Host
 }
 
 // runChecked runs a command with the job log attached and turns a
@@ -352,14 +410,14 @@ func (j *job) gitCommand(args []string) Command {
 
 // git runs a git command that must succeed.
 func (j *job) git(ctx context.Context, args ...string) (Output, error) {
-	return j.runChecked(ctx, j.b.Host, "git "+args[0], j.gitCommand(args))
+	return j.runChecked(ctx, j.gitRunner(), "git "+args[0], j.gitCommand(args))
 }
 
 // gitRun runs a git command whose exit status the caller interprets.
 func (j *job) gitRun(ctx context.Context, args ...string) (Output, error) {
 	c := j.gitCommand(args)
 	c.Log = j.b.Log
-	out, err := j.b.Host.Run(ctx, c)
+	out, err := j.gitRunner().Run(ctx, c)
 	if err != nil {
 		return out, fmt.Errorf("git %s: %w", args[0], err)
 	}
@@ -378,13 +436,17 @@ type specInfo = specedit.Header
 // larger spec is left to rpmspec.
 const literalSpecLimit = 1 << 20
 
+// maxSpecBytes bounds the spec that Packit's default edits read and write
+// back; real specs are well under a megabyte.
+const maxSpecBytes = 16 << 20
+
 // readSpecHeader is the spec's expanded Name, Epoch, Version and Release
 // without dist, as Packit's "release without dist" needs them: read from
 // the text when rpm could not say otherwise (specedit.LiteralHeader), else
 // asked of rpmspec in the sandbox.
 func (j *job) readSpecHeader(ctx context.Context) (specInfo, error) {
-	if text, err := readLimited(j.specPath, literalSpecLimit); err == nil {
-		if info, ok := specedit.LiteralHeader(text); ok {
+	if text, err := j.tree.ReadFile(j.specPath, literalSpecLimit); err == nil {
+		if info, ok := specedit.LiteralHeader(string(text)); ok {
 			j.logf("reading the spec file: Name %s, Version %s, Release %s are plain text, so rpmspec is not asked",
 				info.Name, info.Version, info.Release)
 			return info, nil
@@ -392,7 +454,7 @@ func (j *job) readSpecHeader(ctx context.Context) (specInfo, error) {
 	}
 	args := []string{"rpmspec", "-q", "--srpm", "--define", "dist %{nil}",
 		"--qf", "%{NAME}\\n%{EPOCH}\\n%{VERSION}\\n%{RELEASE}\\n", j.specPath}
-	out, err := j.runChecked(ctx, j.b.Sandbox, "reading the spec file", Command{Args: args, Dir: j.specDir})
+	out, err := j.sandboxed(ctx, "reading the spec file", Command{Args: args, Dir: j.specDir})
 	if err != nil {
 		return specInfo{}, err
 	}
@@ -405,23 +467,6 @@ func (j *job) readSpecHeader(ctx context.Context) (specInfo, error) {
 		info.Epoch = ""
 	}
 	return info, nil
-}
-
-// readLimited reads a file of at most limit bytes.
-func readLimited(path string, limit int64) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return "", err
-	}
-	if int64(len(data)) > limit {
-		return "", fmt.Errorf("%s is larger than %d bytes", path, limit)
-	}
-	return string(data), nil
 }
 
 // packageName is the name used for the archive and its top directory.

@@ -515,6 +515,52 @@ func TestDistOfTheBuildEnvironmentFollowsARelease(t *testing.T) {
 	}
 }
 
+// TestSymlinksInTheTreeDoNotReachHostFiles covers files upbuild writes in
+// the work tree while it runs as root: a symlink committed where the archive
+// goes, or one an action puts where the spec was, must not make upbuild
+// write (or read) the host file it points at. The build fails instead.
+func TestSymlinksInTheTreeDoNotReachHostFiles(t *testing.T) {
+	const hostText = "Name: host\nVersion: 1\nRelease: 1\nSource0: host.tar.gz\n%description\nd\n%prep\n%setup -q\n%changelog\n"
+	hostFile := func(t *testing.T) string {
+		t.Helper()
+		path := filepath.Join(t.TempDir(), "host.spec")
+		writeFile(t, path, hostText)
+		return path
+	}
+	t.Run("committed symlink where the archive goes", func(t *testing.T) {
+		host := hostFile(t)
+		r := newRepo(t, "hello")
+		if err := os.Symlink(host, filepath.Join(r.dir, "hello-1.2.0.tar.gz")); err != nil {
+			t.Fatal(err)
+		}
+		r.commit("A link")
+		r.git("tag", "v1.2.0")
+		_, log, err := build(t, r, "hello")
+		if err == nil || !strings.Contains(err.Error(), "compressing the archive") {
+			t.Errorf("build error %v, want the archive refused\n%s", err, log)
+		}
+		if got := readFile(t, host); got != hostText {
+			t.Errorf("the host file changed through the committed symlink:\n%s", got)
+		}
+	})
+	t.Run("action swaps the spec for a symlink", func(t *testing.T) {
+		host := hostFile(t)
+		r := newRepo(t, "hello")
+		r.git("tag", "v1.2.0")
+		s := r.config().Packages["hello"].Settings
+		s.Actions = map[packitcfg.ActionName][]packitcfg.Command{
+			packitcfg.ActionPostUpstreamClone: {{"ln", "-sf", host, "hello.spec"}},
+		}
+		_, err := newBuilder(&syncBuffer{}).Build(context.Background(), srpm.Request{WorkTree: r.dir, Settings: s, OutDir: t.TempDir()})
+		if err == nil {
+			t.Error("the build succeeded with the spec pointing at a host file")
+		}
+		if got := readFile(t, host); got != hostText {
+			t.Errorf("the host file changed through the spec symlink:\n%s", got)
+		}
+	})
+}
+
 func contains(list []string, s string) bool {
 	for _, l := range list {
 		if l == s {

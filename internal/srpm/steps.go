@@ -19,16 +19,12 @@ import (
 )
 
 // version is Packit's get_current_version: the get-current-version action,
-// else the newest matching tag, else the spec's Version; sanitised. It also
-// returns the last tag (after upstream_tag_include/exclude), "" if none.
-func (j *job) version(ctx context.Context, info specInfo) (version, lastTag string, err error) {
-	lastTag, err = j.lastTag(ctx)
-	if err != nil {
-		return "", "", err
-	}
+// else the newest matching tag (lastTag, after upstream_tag_include and
+// exclude, "" if none), else the spec's Version; sanitised.
+func (j *job) version(ctx context.Context, info specInfo, lastTag string) (version string, err error) {
 	outs, err := j.action(ctx, packitcfg.ActionGetCurrentVersion, j.baseEnv())
 	if err != nil {
-		return "", "", err
+		return "", err
 	}
 	switch {
 	case outs != nil:
@@ -36,16 +32,16 @@ func (j *job) version(ctx context.Context, info specInfo) (version, lastTag stri
 			version = strings.TrimSpace(outs[len(outs)-1])
 		}
 		if version == "" {
-			return "", "", fmt.Errorf("%w: the get-current-version action printed nothing", ErrVersion)
+			return "", fmt.Errorf("%w: the get-current-version action printed nothing", ErrVersion)
 		}
 	case lastTag != "":
 		re, err := tagPattern(j.s.UpstreamTagTemplate)
 		if err != nil {
-			return "", "", err
+			return "", err
 		}
 		m := re.FindStringSubmatch(lastTag)
 		if m == nil {
-			return "", "", fmt.Errorf("%w: the last tag %q does not match upstream_tag_template %q",
+			return "", fmt.Errorf("%w: the last tag %q does not match upstream_tag_template %q",
 				ErrVersion, lastTag, j.s.UpstreamTagTemplate)
 		}
 		version = m[re.SubexpIndex("version")]
@@ -54,9 +50,9 @@ func (j *job) version(ctx context.Context, info specInfo) (version, lastTag stri
 	}
 	version = sanitizeVersion(version)
 	if version == "" {
-		return "", "", fmt.Errorf("%w: no get-current-version action, no tag and no Version in the spec", ErrVersion)
+		return "", fmt.Errorf("%w: no get-current-version action, no tag and no Version in the spec", ErrVersion)
 	}
-	return version, lastTag, nil
+	return version, nil
 }
 
 // lastTag is Packit's get_last_tag: the newest tag by creator date that
@@ -115,7 +111,7 @@ func (j *job) archive(ctx context.Context, info specInfo, version string) (strin
 	if filepath.Dir(path) != j.specDir {
 		dest := filepath.Join(j.specDir, name)
 		j.logf("copying %s to %s", path, dest)
-		if err := copyFile(path, dest); err != nil {
+		if err := j.tree.CopyFile(path, dest); err != nil {
 			return "", fmt.Errorf("copying the archive next to the spec: %w", err)
 		}
 	}
@@ -156,67 +152,61 @@ func (j *job) archiveFromOutput(outs []string) (string, error) {
 // gitArchive is Packit's default archive: `git archive --prefix
 // <name>-<version>/ HEAD` from the package dir, as <name>-<version>.tar.gz
 // in the spec dir. git writes a plain tar and Go compresses it, so that no
-// tar.*.command from the repository's git config runs.
+// tar.*.command from the repository's git config runs. git on the host
+// writes the tar into a directory of upbuild's own, never into the work
+// tree, where a committed symlink could send it anywhere; git in the
+// sandbox writes it into the job's output dir.
 func (j *job) gitArchive(ctx context.Context, dirName string) (string, error) {
 	name := dirName + ".tar.gz"
-	tarPath := filepath.Join(j.specDir, dirName+".tar")
-	if _, err := j.git(ctx, "archive", "--format=tar", "--prefix="+dirName+"/", "--output="+tarPath, "HEAD"); err != nil {
-		return "", err
+	var tar *os.File
+	if j.tainted {
+		tarPath := filepath.Join(j.req.OutDir, dirName+".tar")
+		if _, err := j.git(ctx, "archive", "--format=tar", "--prefix="+dirName+"/", "--output="+tarPath, "HEAD"); err != nil {
+			return "", err
+		}
+		f, err := j.out.Open(tarPath)
+		if err != nil {
+			return "", fmt.Errorf("reading the archive: %w", err)
+		}
+		defer func() { _ = j.out.Remove(tarPath) }()
+		tar = f
+	} else {
+		private, err := os.MkdirTemp("", "upbuild-archive-")
+		if err != nil {
+			return "", fmt.Errorf("making the archive: %w", err)
+		}
+		defer os.RemoveAll(private)
+		tarPath := filepath.Join(private, dirName+".tar")
+		if _, err := j.git(ctx, "archive", "--format=tar", "--prefix="+dirName+"/", "--output="+tarPath, "HEAD"); err != nil {
+			return "", err
+		}
+		if tar, err = os.Open(tarPath); err != nil {
+			return "", fmt.Errorf("reading the archive: %w", err)
+		}
 	}
-	gzErr := gzipFile(tarPath, filepath.Join(j.specDir, name))
-	rmErr := os.Remove(tarPath)
-	if err := errors.Join(gzErr, rmErr); err != nil {
+	defer tar.Close()
+	if err := j.gzipInto(tar, filepath.Join(j.specDir, name)); err != nil {
 		return "", fmt.Errorf("compressing the archive: %w", err)
 	}
 	return name, nil
 }
 
-func gzipFile(src, dest string) (err error) {
-	in, err := os.Open(src)
+// gzipInto writes src, gzip-compressed, to dest in the work tree.
+func (j *job) gzipInto(src io.Reader, dest string) error {
+	out, err := j.tree.Create(dest, 0o644)
 	if err != nil {
 		return err
 	}
-	defer in.Close()
-	out, err := os.Create(dest)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if cerr := out.Close(); err == nil {
-			err = cerr
-		}
-	}()
 	zw := gzip.NewWriter(out)
-	if _, err := io.Copy(zw, in); err != nil {
-		return err
-	}
-	return zw.Close()
-}
-
-func copyFile(src, dest string) (err error) {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.Create(dest)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if cerr := out.Close(); err == nil {
-			err = cerr
-		}
-	}()
-	_, err = io.Copy(out, in)
-	return err
+	_, err = io.Copy(zw, src)
+	return errors.Join(err, zw.Close(), out.Close())
 }
 
 // rootDir is the archive's single top-level directory, "" if it has none
 // or cannot be read. Entries without a directory entry of their own
 // (tar --transform style) count.
-func rootDir(path string) string {
-	names, err := archiveNames(path)
+func (j *job) rootDir(path string) string {
+	names, err := j.archiveNames(path)
 	if err != nil {
 		return ""
 	}
@@ -242,24 +232,27 @@ func rootDir(path string) string {
 // maxArchiveEntries bounds how many names rootDir reads.
 const maxArchiveEntries = 100_000
 
-func archiveNames(path string) ([]string, error) {
+func (j *job) archiveNames(path string) ([]string, error) {
+	f, err := j.tree.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
 	if strings.HasSuffix(path, ".zip") {
-		zr, err := zip.OpenReader(path)
+		info, err := f.Stat()
 		if err != nil {
 			return nil, err
 		}
-		defer zr.Close()
+		zr, err := zip.NewReader(f, info.Size())
+		if err != nil {
+			return nil, err
+		}
 		var names []string
 		for _, f := range zr.File {
 			names = append(names, f.Name)
 		}
 		return names, nil
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
 	var r io.Reader = f
 	switch {
 	case strings.HasSuffix(path, ".tar.gz"), strings.HasSuffix(path, ".tgz"):
@@ -294,14 +287,10 @@ func archiveNames(path string) ([]string, error) {
 }
 
 // fixSpec runs fix-spec-file, or makes Packit's default edits.
-func (j *job) fixSpec(ctx context.Context, info specInfo, version, lastTag, archive string) error {
+func (j *job) fixSpec(ctx context.Context, info specInfo, version, lastTag, archive string, hist history) error {
 	s := j.s
 	env := j.baseEnv()
 	branch, err := j.branch(ctx)
-	if err != nil {
-		return err
-	}
-	hist, err := j.history(ctx, lastTag)
 	if err != nil {
 		return err
 	}
@@ -397,7 +386,7 @@ type edits struct {
 // Source, %setup -n, Version, Release and a %changelog entry.
 func (j *job) editSpec(ctx context.Context, info specInfo, e edits) error {
 	s := j.s
-	raw, err := os.ReadFile(j.specPath)
+	raw, err := j.tree.ReadFile(j.specPath, maxSpecBytes)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrNoSpec, err)
 	}
@@ -409,7 +398,7 @@ func (j *job) editSpec(ctx context.Context, info specInfo, e edits) error {
 	if text, err = specedit.SetSource(text, sourceNum, e.archive); err != nil {
 		return fmt.Errorf("%s: %w", j.s.SpecfilePath, err)
 	}
-	dir := rootDir(filepath.Join(j.specDir, e.archive))
+	dir := j.rootDir(filepath.Join(j.specDir, e.archive))
 	if dir == "" {
 		if dir, err = pyFormat(s.ArchiveRootDirTemplate, map[string]string{
 			"upstream_pkg_name": j.packageName(info), "version": e.version,
@@ -457,7 +446,7 @@ func (j *job) editSpec(ctx context.Context, info specInfo, e edits) error {
 			text = edited
 		}
 	}
-	if err := os.WriteFile(j.specPath, []byte(text), 0o644); err != nil {
+	if err := j.tree.WriteFile(j.specPath, []byte(text), 0o644); err != nil {
 		return fmt.Errorf("writing the spec: %w", err)
 	}
 	return nil
@@ -531,10 +520,8 @@ exec "$@"`
 // dir (sources) or the job's OutDir, then reads the SRPM's header.
 func (j *job) rpmbuild(ctx context.Context) (*Result, error) {
 	top := filepath.Join(j.req.OutDir, "rpmbuild")
-	for _, d := range []string{j.req.OutDir, top} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, fmt.Errorf("output dir: %w", err)
-		}
+	if err := j.out.MkdirAll(top, 0o755); err != nil {
+		return nil, fmt.Errorf("output dir: %w", err)
 	}
 	query := []string{"rpmspec", "-q", "--srpm", "--qf", specQueryFormat, j.specPath}
 	build := []string{"rpmbuild", "-bs"}
@@ -552,18 +539,18 @@ func (j *job) rpmbuild(ctx context.Context) (*Result, error) {
 	// otherwise rpmspec says, in the same sandbox as rpmbuild.
 	var want [3]string
 	var out Output
-	text, readErr := readLimited(j.specPath, literalSpecLimit)
-	header, literal := specedit.LiteralHeader(text)
+	text, readErr := j.tree.ReadFile(j.specPath, literalSpecLimit)
+	header, literal := specedit.LiteralHeader(string(text))
 	if readErr == nil && literal {
 		var err error
-		if out, err = j.runChecked(ctx, j.b.Sandbox, "rpmbuild", Command{Args: build, Dir: j.specDir}); err != nil {
+		if out, err = j.sandboxed(ctx, "rpmbuild", Command{Args: build, Dir: j.specDir}); err != nil {
 			return nil, err
 		}
 		want = [3]string{header.Name, header.Version, header.Release}
 	} else {
 		args := append([]string{"sh", "-c", rpmbuildScript, "rpmbuild", j.specPath}, build...)
 		var err error
-		if out, err = j.runShown(ctx, j.b.Sandbox, "rpmbuild", Command{Args: args, Dir: j.specDir}, query, build); err != nil {
+		if out, err = j.sandboxed(ctx, "rpmbuild", Command{Args: args, Dir: j.specDir}, query, build); err != nil {
 			return nil, err
 		}
 		if want, err = specNVR(out.Stdout); err != nil {
@@ -581,6 +568,13 @@ func (j *job) rpmbuild(ctx context.Context) (*Result, error) {
 	}
 	if _, err := inside(j.req.OutDir, path); err != nil {
 		return nil, fmt.Errorf("rpmbuild wrote %s, not into the job's output dir: %w", path, err)
+	}
+	// rpm on the host reads it next: it must be a plain file of the job's
+	// own (nothing of the job is still running to swap it).
+	if f, err := j.out.Open(path); err != nil {
+		return nil, fmt.Errorf("the SRPM %s: %w", path, err)
+	} else if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("the SRPM %s: %w", path, err)
 	}
 	// The SRPM was built a moment ago and is not signed: checking its
 	// signature and digests would only open the keyring and rpmdb, half of

@@ -1,0 +1,155 @@
+package e2e
+
+import (
+	"os"
+	osexec "os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"upbuild.dev/upbuild/internal/testdb"
+)
+
+// TestRepositoryCodeCannotActOnTheHostThroughTheWorkTree covers what
+// upbuild does on the host after the repository's own code ran in the
+// sandbox: that code can rewrite the work tree, including .git, so
+// nothing upbuild runs or writes on the host afterwards may take orders
+// from it. A post-upstream-clone action (running in the sandbox) points the
+// repository's promisor remote at an ext:: command that writes a file on
+// the host, allows that transport, deletes the object files so that any
+// later git command must fetch lazily, and swaps the spec for a symlink to
+// a host file shaped like a spec. Positive controls first: git on the host
+// does run that command in such a tree, and the host file is writable.
+func TestRepositoryCodeCannotActOnTheHostThroughTheWorkTree(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL)
+		hostDir := t.TempDir()
+		marker := filepath.Join(hostDir, "git-ran-repository-command")
+		hostSpec := filepath.Join(hostDir, "host.spec")
+		const hostSpecText = "Name: host\nVersion: 1\nRelease: 1\nSummary: s\nLicense: MIT\nSource0: host.tar.gz\n\n%description\nd\n\n%prep\n%setup -q\n\n%changelog\n"
+		if err := os.WriteFile(hostSpec, []byte(hostSpecText), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		hostileTree(t, marker, hostSpec)
+
+		files := helloFiles(helloSpec)
+		files[".packit.yaml"] = strings.Replace(files[".packit.yaml"], "jobs:\n", "actions:\n  post-upstream-clone:\n    - sh -c '"+
+			hostileCommands(marker, hostSpec)+"'\njobs:\n", 1)
+		p := e.Project("escaper", files)
+		if _, err := e.Sim.CreateTag(e.Context(), p.ID, "alice", "v1.0", "main", "release 1.0"); err != nil {
+			t.Fatal(err)
+		}
+		mr := e.openMR(p, "alice", "feature")
+		host := hostTarget()
+		sts := e.requireFinal(t, p.ID, mr.HeadSHA, map[string]string{"rpm-build:" + host: "failed",
+			"rpm-build:fedora-rawhide-x86_64": "skipped", "testing-farm:" + host: "failed"})
+		if log := e.jobLog(t, sts["rpm-build:"+host]); !strings.Contains(log, "post-upstream-clone") {
+			t.Errorf("the action did not run:\n%s", tail(log, 3000))
+		}
+		if _, err := os.Stat(marker); err == nil {
+			t.Errorf("git on the host ran the repository's ext:: command: %s exists", marker)
+		}
+		if got, err := os.ReadFile(hostSpec); err != nil || string(got) != hostSpecText {
+			t.Errorf("the host file behind the spec symlink changed (%v):\n%s", err, got)
+		}
+	})
+}
+
+// hostileCommands is the shell the action runs in the work tree.
+func hostileCommands(marker, hostSpec string) string {
+	return "git config protocol.ext.allow always && " +
+		"git config remote.origin.url \"ext::sh -c touch% " + marker + "\" && " +
+		"rm -rf .git/objects/pack/* .git/objects/??/ && " +
+		"ln -sf " + hostSpec + " hello.spec"
+}
+
+// hostileTree checks the positive controls on the host: in a repository
+// treated as hostileCommands treats the work tree, git runs the ext::
+// command, and the host spec is writable.
+func hostileTree(t *testing.T, marker, hostSpec string) {
+	t.Helper()
+	dir := t.TempDir()
+	run := func(args ...string) {
+		t.Helper()
+		cmd := osexec.CommandContext(t.Context(), args[0], args[1:]...)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+	}
+	run("git", "init", "-q")
+	if err := os.WriteFile(filepath.Join(dir, "a.txt"), []byte("a\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run("git", "add", "a.txt")
+	run("git", "-c", "user.name=a", "-c", "user.email=a@example.org", "commit", "-qm", "a")
+	run("git", "config", "core.repositoryformatversion", "1")
+	run("git", "config", "extensions.partialClone", "origin")
+	run("git", "config", "remote.origin.promisor", "true")
+	run("sh", "-c", hostileCommands(marker, hostSpec))
+	archive := osexec.CommandContext(t.Context(), "git", "archive", "--format=tar", "HEAD")
+	archive.Dir = dir
+	_ = archive.Run() // fails: the objects are gone
+	if _, err := os.Stat(marker); err != nil {
+		t.Fatalf("positive control: git on the host did not run the ext:: command (%v)", err)
+	}
+	if err := os.Remove(marker); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := os.OpenFile(hostSpec, os.O_WRONLY, 0); err != nil {
+		t.Fatalf("positive control: the host spec is not writable: %v", err)
+	} else {
+		f.Close()
+	}
+}
+
+// TestBuildCannotPassAHostFileOffAsAnRPM covers the artifacts: the spec's
+// %install runs in the sandbox with the job's output directory writable and
+// leaves, beside the real RPM, a symlink named like an RPM that points at a
+// host file only root may read. upbuild keeps the real RPM and never the
+// host file's content.
+func TestBuildCannotPassAHostFileOffAsAnRPM(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL)
+		secret := filepath.Join(t.TempDir(), "host-secret")
+		canary := "host-only-" + filepath.Base(t.TempDir())
+		if err := os.WriteFile(secret, []byte(canary+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := os.ReadFile(secret); err != nil || !strings.Contains(string(got), canary) {
+			t.Fatalf("positive control: the host file is not readable here: %v", err)
+		}
+		spec := strings.Replace(helloSpec, "%install\n",
+			"%install\nmkdir -p %{_rpmdir}/noarch && ln -sf "+secret+" %{_rpmdir}/noarch/zz-host-secret.noarch.rpm\n", 1)
+		p := e.Project("leaker", helloFiles(spec))
+		if _, err := e.Sim.CreateTag(e.Context(), p.ID, "alice", "v1.0", "main", "release 1.0"); err != nil {
+			t.Fatal(err)
+		}
+		mr := e.openMR(p, "alice", "feature")
+		host := hostTarget()
+		sts := e.requireFinal(t, p.ID, mr.HeadSHA, map[string]string{"rpm-build:" + host: "success",
+			"rpm-build:fedora-rawhide-x86_64": "skipped", "testing-farm:" + host: "success"})
+		for _, name := range []string{"rpm-build:" + host, "testing-farm:" + host} {
+			arts := e.artifacts(t, sts[name])
+			var rpms []string
+			for _, a := range arts {
+				if strings.Contains(a.Name, "host-secret") || strings.Contains(e.fetchText(t, a.URL), canary) {
+					t.Errorf("%s kept %s, the host file's content", name, a.Name)
+				}
+				if strings.HasSuffix(a.Name, ".noarch.rpm") {
+					rpms = append(rpms, a.Name)
+				}
+			}
+			if len(rpms) != 1 || !strings.HasPrefix(rpms[0], "hello-1.0-") {
+				t.Errorf("%s kept the RPMs %v, want the one hello RPM", name, rpms)
+			}
+		}
+	})
+}
+
+// fetchText downloads a path on upbuild.
+func (e *env) fetchText(t *testing.T, path string) string {
+	t.Helper()
+	_, body := e.get(t, e.URL+path)
+	return body
+}

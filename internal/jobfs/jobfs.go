@@ -1,0 +1,167 @@
+// Package jobfs reads and writes files in a job's directory on the host.
+//
+// What that directory holds is decided by others: the repository's content
+// (a committed symlink is checked out as a symlink) and the code the
+// repository runs in the sandbox, which may replace any file there with a
+// symlink to a host path or a named pipe. upbuild itself runs as root, so
+// it must never follow a path out of the directory, and never open anything
+// but a regular file, which could block it forever. A Dir does neither: it
+// works through an os.Root (symlinks are followed only while they stay
+// inside, never when absolute), opens without blocking and checks the file
+// type of what it opened.
+package jobfs
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+)
+
+// Sentinel errors; check them with errors.Is.
+var (
+	// ErrNotRegular means the name is a directory, a named pipe, a device
+	// or a socket, not a regular file.
+	ErrNotRegular = errors.New("not a regular file")
+	// ErrOutside means a host path given to a Dir is not beneath it.
+	ErrOutside = errors.New("outside the job directory")
+	// ErrTooLarge means a file is larger than the limit it was read with.
+	ErrTooLarge = errors.New("file too large")
+)
+
+// Dir is one job directory on the host.
+type Dir struct {
+	root *os.Root
+	path string
+}
+
+// Open opens the directory at path, which must exist.
+func Open(path string) (*Dir, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("jobfs: %w", err)
+	}
+	root, err := os.OpenRoot(abs)
+	if err != nil {
+		return nil, fmt.Errorf("jobfs: %w", err)
+	}
+	return &Dir{root: root, path: abs}, nil
+}
+
+// Close releases the directory.
+func (d *Dir) Close() error { return d.root.Close() }
+
+// Path is the directory's host path.
+func (d *Dir) Path() string { return d.path }
+
+// rel turns a host path beneath the directory, or a path relative to it,
+// into the name os.Root wants.
+func (d *Dir) rel(name string) (string, error) {
+	if !filepath.IsAbs(name) {
+		return filepath.Clean(name), nil
+	}
+	rel, err := filepath.Rel(d.path, filepath.Clean(name))
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return "", fmt.Errorf("%s: %w %s", name, ErrOutside, d.path)
+	}
+	return rel, nil
+}
+
+// Open opens a regular file for reading.
+func (d *Dir) Open(name string) (*os.File, error) {
+	return d.openRegular(name, os.O_RDONLY, 0)
+}
+
+// Create creates or truncates a regular file for writing.
+func (d *Dir) Create(name string, perm os.FileMode) (*os.File, error) {
+	return d.openRegular(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
+}
+
+// openRegular opens without blocking (a named pipe with no one at the
+// other end would otherwise hold the caller forever) and refuses anything
+// that turns out not to be a regular file.
+func (d *Dir) openRegular(name string, flag int, perm os.FileMode) (*os.File, error) {
+	rel, err := d.rel(name)
+	if err != nil {
+		return nil, err
+	}
+	f, err := d.root.OpenFile(rel, flag|syscall.O_NONBLOCK|syscall.O_NOCTTY, perm)
+	if err != nil {
+		if errors.Is(err, syscall.ENXIO) {
+			return nil, fmt.Errorf("%s: %w", name, ErrNotRegular) // a pipe without a reader
+		}
+		return nil, err
+	}
+	info, err := f.Stat()
+	if err != nil {
+		return nil, errors.Join(err, f.Close())
+	}
+	if !info.Mode().IsRegular() {
+		return nil, errors.Join(fmt.Errorf("%s: %w (%s)", name, ErrNotRegular, info.Mode().Type()), f.Close())
+	}
+	return f, nil
+}
+
+// ReadFile reads a regular file of at most limit bytes.
+func (d *Dir) ReadFile(name string, limit int64) ([]byte, error) {
+	f, err := d.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s: %w: more than %d bytes", name, ErrTooLarge, limit)
+	}
+	return data, nil
+}
+
+// WriteFile writes data to a regular file, creating or truncating it.
+func (d *Dir) WriteFile(name string, data []byte, perm os.FileMode) error {
+	f, err := d.Create(name, perm)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	return errors.Join(err, f.Close())
+}
+
+// CopyFile copies the regular file src to dst, both in the directory.
+func (d *Dir) CopyFile(src, dst string) error {
+	in, err := d.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := d.Create(dst, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(out, in)
+	return errors.Join(err, out.Close())
+}
+
+// MkdirAll makes a directory and its parents.
+func (d *Dir) MkdirAll(name string, perm os.FileMode) error {
+	rel, err := d.rel(name)
+	if err != nil {
+		return err
+	}
+	return d.root.MkdirAll(rel, perm)
+}
+
+// Remove removes a file or an empty directory (a symlink itself, never
+// what it points at).
+func (d *Dir) Remove(name string) error {
+	rel, err := d.rel(name)
+	if err != nil {
+		return err
+	}
+	return d.root.Remove(rel)
+}
