@@ -8,13 +8,19 @@
 // but a regular file, which could block it forever. A Dir does neither: it
 // works through an os.Root (symlinks are followed only while they stay
 // inside, never when absolute), opens without blocking and checks the file
-// type of what it opened.
+// type of what it opened. And it never writes into a file that is already
+// there: the work tree's object files are hard links to the repository
+// cache's, read-only to the job but not to root, and the job can move one
+// to any name upbuild is about to write. Writes go to a new file that is
+// then renamed over the name.
 package jobfs
 
 import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -72,27 +78,67 @@ func (d *Dir) rel(name string) (string, error) {
 
 // Open opens a regular file for reading.
 func (d *Dir) Open(name string) (*os.File, error) {
-	return d.openRegular(name, os.O_RDONLY, 0)
+	return d.openRegular(name)
 }
 
-// Create creates or truncates a regular file for writing.
-func (d *Dir) Create(name string, perm os.FileMode) (*os.File, error) {
-	return d.openRegular(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
-}
-
-// openRegular opens without blocking (a named pipe with no one at the
-// other end would otherwise hold the caller forever) and refuses anything
-// that turns out not to be a regular file.
-func (d *Dir) openRegular(name string, flag int, perm os.FileMode) (*os.File, error) {
+// Create returns a new file that replaces name when it is closed with
+// Commit. It never opens what is at name: that may be a hard link the job
+// moved there, to a file it cannot write but root can (the repository
+// cache's object files are linked into the work tree), and root would
+// overwrite the other file too. A new file renamed over name replaces only
+// the directory entry.
+func (d *Dir) Create(name string, perm os.FileMode) (*NewFile, error) {
 	rel, err := d.rel(name)
 	if err != nil {
 		return nil, err
 	}
-	f, err := d.root.OpenFile(rel, flag|syscall.O_NONBLOCK|syscall.O_NOCTTY, perm)
-	if err != nil {
-		if errors.Is(err, syscall.ENXIO) {
-			return nil, fmt.Errorf("%s: %w", name, ErrNotRegular) // a pipe without a reader
+	for range 10 {
+		tmp := filepath.Join(filepath.Dir(rel), fmt.Sprintf(".upbuild-new-%d", rand.Uint64()))
+		f, err := d.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+		if errors.Is(err, fs.ErrExist) {
+			continue
 		}
+		if err != nil {
+			return nil, err
+		}
+		return &NewFile{File: f, d: d, tmp: tmp, dest: rel}, nil
+	}
+	return nil, fmt.Errorf("%s: no free temporary name", name)
+}
+
+// NewFile is a file being written for Dir.Create.
+type NewFile struct {
+	*os.File
+	d         *Dir
+	tmp, dest string
+}
+
+// Commit closes the file and puts it in place.
+func (n *NewFile) Commit() error {
+	if err := n.File.Close(); err != nil {
+		return errors.Join(err, n.d.root.Remove(n.tmp))
+	}
+	if err := n.d.root.Rename(n.tmp, n.dest); err != nil {
+		return errors.Join(err, n.d.root.Remove(n.tmp))
+	}
+	return nil
+}
+
+// Abort closes and removes the file; name is left as it was.
+func (n *NewFile) Abort() error {
+	return errors.Join(n.File.Close(), n.d.root.Remove(n.tmp))
+}
+
+// openRegular opens for reading without blocking (a named pipe with no
+// one at the other end would otherwise hold the caller forever) and
+// refuses anything that turns out not to be a regular file.
+func (d *Dir) openRegular(name string) (*os.File, error) {
+	rel, err := d.rel(name)
+	if err != nil {
+		return nil, err
+	}
+	f, err := d.root.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	if err != nil {
 		return nil, err
 	}
 	info, err := f.Stat()
@@ -122,14 +168,16 @@ func (d *Dir) ReadFile(name string, limit int64) ([]byte, error) {
 	return data, nil
 }
 
-// WriteFile writes data to a regular file, creating or truncating it.
+// WriteFile replaces name with a new file holding data (see Create).
 func (d *Dir) WriteFile(name string, data []byte, perm os.FileMode) error {
 	f, err := d.Create(name, perm)
 	if err != nil {
 		return err
 	}
-	_, err = f.Write(data)
-	return errors.Join(err, f.Close())
+	if _, err := f.Write(data); err != nil {
+		return errors.Join(err, f.Abort())
+	}
+	return f.Commit()
 }
 
 // CopyFile copies the regular file src to dst, both in the directory.
@@ -143,8 +191,10 @@ func (d *Dir) CopyFile(src, dst string) error {
 	if err != nil {
 		return err
 	}
-	_, err = io.Copy(out, in)
-	return errors.Join(err, out.Close())
+	if _, err := io.Copy(out, in); err != nil {
+		return errors.Join(err, out.Abort())
+	}
+	return out.Commit()
 }
 
 // MkdirAll makes a directory and its parents.

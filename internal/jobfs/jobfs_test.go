@@ -74,21 +74,90 @@ func TestReadsStayInsideAndOnRegularFiles(t *testing.T) {
 	}
 }
 
-func TestWritesStayInsideAndOnRegularFiles(t *testing.T) {
+// TestWritesNeverChangeAFileThatIsAlreadyThere covers a hard link the job
+// moved to a name upbuild writes: the file it links to (the repository
+// cache's, read-only to the job, writable to root) keeps its content.
+func TestWritesNeverChangeAFileThatIsAlreadyThere(t *testing.T) {
+	d, _ := setup(t)
+	cached := filepath.Join(t.TempDir(), "pack-1.idx")
+	if err := os.WriteFile(cached, []byte("cached index\n"), 0o444); err != nil {
+		t.Fatal(err)
+	}
+	for _, write := range []struct {
+		name string
+		do   func(dest string) error
+	}{
+		{"WriteFile", func(dest string) error { return d.WriteFile(dest, []byte("rewritten\n"), 0o644) }},
+		{"CopyFile", func(dest string) error { return d.CopyFile("src/sub/file", dest) }},
+		{"Create", func(dest string) error {
+			f, err := d.Create(dest, 0o644)
+			if err != nil {
+				return err
+			}
+			if _, err := f.WriteString("rewritten\n"); err != nil {
+				return err
+			}
+			return f.Commit()
+		}},
+	} {
+		t.Run(write.name, func(t *testing.T) {
+			dest := filepath.Join("src", write.name+".tar.gz")
+			if err := os.Link(cached, filepath.Join(d.Path(), dest)); err != nil {
+				t.Fatal(err)
+			}
+			if err := write.do(dest); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := os.ReadFile(cached); err != nil || string(got) != "cached index\n" {
+				t.Errorf("the linked file holds %q (%v) after %s over its link", got, err, write.name)
+			}
+			if got, err := d.ReadFile(dest, 1<<20); err != nil || string(got) == "cached index\n" {
+				t.Errorf("%s holds %q (%v), want the new content", dest, got, err)
+			}
+		})
+	}
+	aborted, err := d.Create("src/sub/file", 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := aborted.WriteString("half"); err != nil {
+		t.Fatal(err)
+	}
+	if err := aborted.Abort(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := d.ReadFile("src/sub/file", 1<<20); err != nil || string(got) != "job file\n" {
+		t.Errorf("an aborted write changed the file: %q (%v)", got, err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(d.Path(), "src", "sub", ".upbuild-new-*")); len(left) > 0 {
+		t.Errorf("temporary files left behind: %v", left)
+	}
+}
+
+func TestWritesStayInside(t *testing.T) {
 	d, host := setup(t)
-	for _, name := range []string{"src/absolute", "src/relative", host} {
-		if err := d.WriteFile(name, []byte("overwritten\n"), 0o644); err == nil {
-			t.Errorf("WriteFile(%s) succeeded", name)
+	// A host path is refused; a symlink out of the directory is replaced by
+	// the new file, never written through.
+	if err := d.WriteFile(host, []byte("overwritten\n"), 0o644); !errors.Is(err, jobfs.ErrOutside) {
+		t.Errorf("WriteFile(%s) = %v, want ErrOutside", host, err)
+	}
+	if err := d.CopyFile("src/sub/file", host); !errors.Is(err, jobfs.ErrOutside) {
+		t.Errorf("CopyFile(…, %s) = %v, want ErrOutside", host, err)
+	}
+	for _, name := range []string{"src/absolute", "src/relative"} {
+		if err := d.WriteFile(name, []byte("overwritten\n"), 0o644); err != nil {
+			t.Errorf("WriteFile(%s): %v", name, err)
 		}
-		if err := d.CopyFile("src/sub/file", name); err == nil {
-			t.Errorf("CopyFile(…, %s) succeeded", name)
+		if info, err := os.Lstat(filepath.Join(d.Path(), name)); err != nil || !info.Mode().IsRegular() {
+			t.Errorf("%s after WriteFile: %v, %v; want a regular file in place of the link", name, info, err)
 		}
 	}
 	if got, err := os.ReadFile(host); err != nil || string(got) != "host secret\n" {
 		t.Fatalf("the host file is %q (%v) after writes through the job directory", got, err)
 	}
-	if err := d.WriteFile("src/pipe", []byte("x"), 0o644); !errors.Is(err, jobfs.ErrNotRegular) {
-		t.Errorf("WriteFile(pipe) = %v, want ErrNotRegular (and no wait on the pipe)", err)
+	// A pipe in the way is replaced, not opened (which would wait for a reader).
+	if err := d.WriteFile("src/pipe", []byte("x"), 0o644); err != nil {
+		t.Errorf("WriteFile over a pipe: %v", err)
 	}
 	if err := d.WriteFile("src/new/deeper.txt", []byte("x"), 0o644); err == nil {
 		t.Error("WriteFile made a missing directory")
