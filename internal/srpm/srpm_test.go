@@ -513,12 +513,29 @@ func TestDistOfTheBuildEnvironmentFollowsARelease(t *testing.T) {
 	if want := "1." + snapshotStamp + ".main.0.g" + r.git("rev-parse", "--short", "HEAD") + ".fc99"; res.Release != want {
 		t.Errorf("release %q, want %q", res.Release, want)
 	}
+
+	// A dist in the middle of a release the edits keep (update_release:
+	// false) lands in the middle of the SRPM's release too.
+	r = newRepo(t, "hello")
+	spec := readFile(t, filepath.Join(r.dir, "hello.spec"))
+	writeFile(t, filepath.Join(r.dir, "hello.spec"), strings.Replace(spec, "Release:        1%{?dist}", "Release:        0.4%{?dist}.1", 1))
+	r.commit("A minor bump")
+	s := r.config().Packages["hello"].Settings
+	s.UpdateRelease = false
+	kept, err := newBuilder(&syncBuffer{}).Build(context.Background(), srpm.Request{WorkTree: r.dir, Settings: s, OutDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kept.Release != "0.4.fc99.1" {
+		t.Errorf("release %q, want 0.4.fc99.1", kept.Release)
+	}
 }
 
 // TestSymlinksInTheTreeDoNotReachHostFiles covers files upbuild writes in
 // the work tree while it runs as root: a symlink committed where the archive
 // goes, or one an action puts where the spec was, must not make upbuild
-// write (or read) the host file it points at. The build fails instead.
+// write (or read) the host file it points at. The archive replaces the
+// link; a spec that is a link out of the tree fails the build.
 func TestSymlinksInTheTreeDoNotReachHostFiles(t *testing.T) {
 	const hostText = "Name: host\nVersion: 1\nRelease: 1\nSource0: host.tar.gz\n%description\nd\n%prep\n%setup -q\n%changelog\n"
 	hostFile := func(t *testing.T) string {
@@ -535,12 +552,35 @@ func TestSymlinksInTheTreeDoNotReachHostFiles(t *testing.T) {
 		}
 		r.commit("A link")
 		r.git("tag", "v1.2.0")
-		_, log, err := build(t, r, "hello")
-		if err == nil || !strings.Contains(err.Error(), "compressing the archive") {
-			t.Errorf("build error %v, want the archive refused\n%s", err, log)
+		res, log, err := build(t, r, "hello")
+		if err != nil {
+			t.Fatalf("build: %v\n%s", err, log)
 		}
 		if got := readFile(t, host); got != hostText {
 			t.Errorf("the host file changed through the committed symlink:\n%s", got)
+		}
+		// The archive replaced the link, as a file of the tree's own.
+		if info, err := os.Lstat(res.Archive); err != nil || !info.Mode().IsRegular() {
+			t.Errorf("the archive %s: %v, %v; want a regular file in place of the link", res.Archive, info, err)
+		}
+	})
+	t.Run("hard link where the archive is copied to", func(t *testing.T) {
+		// The work tree's object files are hard links to the repository
+		// cache's; the job can move one to the name upbuild copies the
+		// action's archive to. Root must not write into it.
+		cached := hostFile(t)
+		r := newRepo(t, "hello")
+		r.git("tag", "v1.2.0")
+		s := r.config().Packages["hello"].Settings
+		s.Actions = map[packitcfg.ActionName][]packitcfg.Command{
+			packitcfg.ActionCreateArchive: {{"sh", "-c", "ln " + cached + " hello-1.2.0.tar.gz && mkdir -p sub && " +
+				"git archive --format=tar.gz --prefix=hello-1.2.0/ -o sub/hello-1.2.0.tar.gz HEAD && echo sub/hello-1.2.0.tar.gz"}},
+		}
+		if _, err := newBuilder(&syncBuffer{}).Build(context.Background(), srpm.Request{WorkTree: r.dir, Settings: s, OutDir: t.TempDir()}); err != nil {
+			t.Fatal(err)
+		}
+		if got := readFile(t, cached); got != hostText {
+			t.Errorf("the linked file changed when the archive was copied over its link:\n%q", got)
 		}
 	})
 	t.Run("action swaps the spec for a symlink", func(t *testing.T) {

@@ -198,8 +198,13 @@ func (j *job) gzipInto(src io.Reader, dest string) error {
 		return err
 	}
 	zw := gzip.NewWriter(out)
-	_, err = io.Copy(zw, src)
-	return errors.Join(err, zw.Close(), out.Close())
+	if _, err := io.Copy(zw, src); err != nil {
+		return errors.Join(err, out.Abort())
+	}
+	if err := zw.Close(); err != nil {
+		return errors.Join(err, out.Abort())
+	}
+	return out.Commit()
 }
 
 // rootDir is the archive's single top-level directory, "" if it has none
@@ -541,6 +546,11 @@ func (j *job) rpmbuild(ctx context.Context) (*Result, error) {
 	var out Output
 	text, readErr := j.tree.ReadFile(j.specPath, literalSpecLimit)
 	header, literal := specedit.LiteralHeader(string(text))
+	// The dist tag must end the release for the check below to know where
+	// it goes ("0.4%{?dist}.1" is 0.4.fc41.1 in a Fedora root).
+	if raw, _ := specedit.Tag(string(text), "Release"); strings.Contains(strings.TrimSuffix(raw, "%{?dist}"), "%{?dist}") {
+		literal = false
+	}
 	if readErr == nil && literal {
 		var err error
 		if out, err = j.sandboxed(ctx, "rpmbuild", Command{Args: build, Dir: j.specDir}); err != nil {

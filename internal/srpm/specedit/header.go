@@ -2,6 +2,7 @@ package specedit
 
 import (
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -17,8 +18,9 @@ type Header struct {
 // text, and reports false otherwise. Asking rpmspec costs a sandbox and an
 // rpm start (about 15 ms a job); most specs state these four tags plainly.
 //
-// The rule is strict, so that a true answer is always rpmspec's answer with
-// an empty dist:
+// The rule is strict, so that for a spec rpm accepts a true answer is
+// always rpmspec's answer with an empty dist (a spec rpm rejects is not
+// always refused here; rpmbuild then reports it):
 //   - no line of the main preamble starts with '%' (no %global, %define,
 //     %if or %include that could define a macro or hide a tag);
 //   - every '%' in the preamble starts one of a few macros without side
@@ -26,7 +28,9 @@ type Header struct {
 //     %{summary}, %{?dist} (empty here), or "%%";
 //   - Name, Version and Release appear once each, Epoch at most once, none
 //     with a qualifier, and no obsolete Serial tag;
-//   - their values are plain rpm words: no macro but %{?dist}, no space.
+//   - they start their line, and their values are plain rpm words: no
+//     macro but %{?dist}, no space, no "..", an Epoch that is a number
+//     (given back as rpm prints it: "02" is 2).
 //
 // Anything else, including a Windows line ending or a line continuation,
 // is left to rpmspec.
@@ -53,7 +57,7 @@ func LiteralHeader(text string) (Header, bool) {
 		default:
 			continue
 		}
-		if _, twice := found[name]; twice || name == "serial" || strings.Contains(m[1], "(") {
+		if _, twice := found[name]; twice || name == "serial" || strings.Contains(m[1], "(") || m[1][0] == ' ' || m[1][0] == '\t' {
 			return Header{}, false
 		}
 		found[name] = m[3]
@@ -65,8 +69,18 @@ func LiteralHeader(text string) (Header, bool) {
 		Release: strings.ReplaceAll(found["release"], optionalDist, ""),
 	}
 	if !rpmName.MatchString(h.Name) || !rpmWord.MatchString(h.Version) || !rpmWord.MatchString(h.Release) ||
-		(hasTag(found, "epoch") && !epochNumber.MatchString(h.Epoch)) {
+		strings.Contains(h.Name+h.Version+h.Release, "..") {
 		return Header{}, false
+	}
+	if hasTag(found, "epoch") {
+		if !epochNumber.MatchString(h.Epoch) {
+			return Header{}, false
+		}
+		n, err := strconv.ParseUint(h.Epoch, 10, 32)
+		if err != nil {
+			return Header{}, false
+		}
+		h.Epoch = strconv.FormatUint(n, 10)
 	}
 	return h, true
 }

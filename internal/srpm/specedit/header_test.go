@@ -91,6 +91,10 @@ func TestLiteralHeaderAgreesWithRpmspec(t *testing.T) {
 		{"no version", replace("Version:        1.0.0\n", ""), false, ""},
 		{"version with a space", replace("1.0.0", "1.0 beta"), false, ""},
 		{"empty epoch", replace("Name:", "Epoch:\nName:"), false, ""},
+		{"epoch with a leading zero", replace("Name:", "Epoch: 02\nName:"), true, "hello"},
+		{"epoch too large", replace("Name:", "Epoch: 4294967296\nName:"), false, ""},
+		{"indented tag", replace("Version:        1.0.0", " Version: 1.0.0"), false, ""},
+		{"dots in a version", replace("1.0.0", "1..0"), false, ""},
 		{"lua in a tag", replace("Summary:        Prints a greeting", "Summary: %{lua: print('x')}"), false, ""},
 		{"longer macro name", replace("%{version}.tar.gz", "%versionx.tar.gz"), false, ""},
 	}
