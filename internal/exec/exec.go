@@ -233,7 +233,9 @@ func (e *Executor) execute(ctx context.Context, run store.Run, job store.Job, ba
 		Token: e.opts.BotTokens[run.Instance], SHA: run.SHA, Ref: run.Ref, Dest: src, Log: logw,
 		// The run's jobs on this worker share one fetch, so every target
 		// builds the same merge and the forge is asked once.
-		Session: fmt.Sprintf("run-%d", run.ID), MergeTime: run.CreatedAt}
+		// The creation time keeps two databases' runs of the same ID apart
+		// should they share a cache directory.
+		Session: fmt.Sprintf("run-%d-%d", run.ID, run.CreatedAt.UnixNano()), MergeTime: run.CreatedAt}
 	if run.MRIID != 0 {
 		req.Ref = ""
 		req.MR = &gitfetch.MRMerge{TargetBranch: run.TargetBranch, SourceRef: fmt.Sprintf("refs/merge-requests/%d/head", run.MRIID)}

@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 )
@@ -195,6 +194,7 @@ func (c *cacheRepo) has(ctx context.Context, sha string) bool {
 // the merge request's target commit.
 func (f *Fetcher) updateCache(ctx context.Context, key string, c *cacheRepo, req Request) (map[string]string, string, error) {
 	_, err := os.Stat(c.dir)
+	sessionTarget, reused := c.fetchedFor(req.Session)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		logf(req.Log, "Fetching %s (not cached on this worker yet)", req.RepoURL)
@@ -204,7 +204,7 @@ func (f *Fetcher) updateCache(ctx context.Context, key string, c *cacheRepo, req
 		}
 	case err != nil:
 		return nil, "", fmt.Errorf("cached repository: %w", err)
-	case c.fetchedFor(req.Session):
+	case reused:
 		logf(req.Log, "Using this worker's cached copy of %s, fetched for this run", req.RepoURL)
 	default:
 		logf(req.Log, "Fetching %s (updating this worker's cached copy)", req.RepoURL)
@@ -217,9 +217,6 @@ func (f *Fetcher) updateCache(ctx context.Context, key string, c *cacheRepo, req
 		if err := f.fetchRefs(ctx, key, c.dir, updateFilter, c, req); err != nil {
 			return nil, "", err
 		}
-		if err := c.rememberSession(req.Session); err != nil {
-			return nil, "", err
-		}
 	}
 	refs, err := readRefs(c.dir)
 	if err != nil {
@@ -227,8 +224,19 @@ func (f *Fetcher) updateCache(ctx context.Context, key string, c *cacheRepo, req
 	}
 	var targetSHA string
 	if req.MR != nil {
-		if targetSHA = refs["refs/heads/"+req.MR.TargetBranch]; targetSHA == "" {
+		// A later run's fetch may have moved the branch since; the run
+		// merges onto the head its first job saw.
+		if targetSHA = refs["refs/heads/"+req.MR.TargetBranch]; reused && sessionTarget != "" && sessionTarget != targetSHA &&
+			c.has(ctx, sessionTarget) {
+			targetSHA = sessionTarget
+		}
+		if targetSHA == "" {
 			return nil, "", fmt.Errorf("%w: target branch %q", ErrCommitNotFound, req.MR.TargetBranch)
+		}
+	}
+	if !reused {
+		if err := c.rememberSession(req.Session, targetSHA); err != nil {
+			return nil, "", err
 		}
 	}
 	missing, err := c.missingBlobs(ctx, req.SHA, targetSHA)
@@ -278,46 +286,64 @@ func (f *Fetcher) createCache(ctx context.Context, key string, c *cacheRepo, req
 	if err := os.Rename(building, c.dir); err != nil {
 		return fmt.Errorf("store cached repository: %w", err)
 	}
-	return c.rememberSession(req.Session)
+	return nil
 }
 
 // sessionsFile lists, newest last, the sessions the cached repository was
-// fetched for (Request.Session); maxSessions are kept.
+// fetched for (Request.Session), one a line with the merge request target
+// head that fetch saw ("-" for none); maxSessions are kept.
 const (
 	sessionsFile = "upbuild-sessions"
 	maxSessions  = 64
 )
 
-// fetchedFor reports whether the repository was fetched for session. It
-// is read and written under the repository's lock.
-func (c *cacheRepo) fetchedFor(session string) bool {
+// fetchedFor reports whether the repository was fetched for session, and
+// the target head recorded then. It is read and written under the
+// repository's lock.
+func (c *cacheRepo) fetchedFor(session string) (target string, ok bool) {
 	if session == "" {
-		return false
+		return "", false
 	}
 	data, err := os.ReadFile(filepath.Join(c.dir, sessionsFile))
 	if err != nil {
-		return false
+		return "", false
 	}
-	return slices.Contains(strings.Split(string(data), "\n"), session)
+	for line := range strings.Lines(string(data)) {
+		name, target, _ := strings.Cut(strings.TrimSpace(line), " ")
+		if name == session {
+			if target == "-" {
+				target = ""
+			}
+			return target, true
+		}
+	}
+	return "", false
 }
 
 // rememberSession records that the repository was just fetched for
-// session.
-func (c *cacheRepo) rememberSession(session string) error {
+// session, with the merge request target head it saw.
+func (c *cacheRepo) rememberSession(session, target string) error {
 	if session == "" {
 		return nil
 	}
-	path := filepath.Join(c.dir, sessionsFile)
-	var sessions []string
-	if data, err := os.ReadFile(path); err == nil {
-		sessions = strings.Fields(string(data))
+	if target == "" {
+		target = "-"
 	}
-	sessions = append(slices.DeleteFunc(sessions, func(s string) bool { return s == session }), session)
-	if len(sessions) > maxSessions {
-		sessions = sessions[len(sessions)-maxSessions:]
+	path := filepath.Join(c.dir, sessionsFile)
+	var lines []string
+	if data, err := os.ReadFile(path); err == nil {
+		for line := range strings.Lines(string(data)) {
+			if name, _, _ := strings.Cut(strings.TrimSpace(line), " "); name != "" && name != session {
+				lines = append(lines, strings.TrimSpace(line))
+			}
+		}
+	}
+	lines = append(lines, session+" "+target)
+	if len(lines) > maxSessions {
+		lines = lines[len(lines)-maxSessions:]
 	}
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(strings.Join(sessions, "\n")+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(tmp, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
 		return fmt.Errorf("record the fetch: %w", err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
@@ -385,6 +411,19 @@ func (c *cacheRepo) copyInto(ctx context.Context, objectsDir string) error {
 		return err
 	}
 	if counts.needRepack() {
+		// A fetch marks its pack .keep until its refs are written; one
+		// that was killed in between leaves the mark, and gc would then
+		// keep that pack apart for ever. No fetch runs now: the
+		// repository is locked.
+		keeps, err := filepath.Glob(filepath.Join(c.dir, "objects", "pack", "pack-*.keep"))
+		if err != nil {
+			return fmt.Errorf("repack the cached repository: %w", err)
+		}
+		for _, k := range keeps {
+			if err := os.Remove(k); err != nil {
+				return fmt.Errorf("repack the cached repository: %w", err)
+			}
+		}
 		if _, err := c.local(ctx, "gc", "--quiet", "--prune=now"); err != nil {
 			return fmt.Errorf("repack the cached repository: %w", err)
 		}

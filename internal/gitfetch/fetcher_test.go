@@ -473,6 +473,12 @@ func TestWorkTreeLinksTheCacheObjectFiles(t *testing.T) {
 		}
 		dest = req.Dest
 		packs := must[[]string](t)(filepath.Glob(filepath.Join(cacheDir, "repos", "*.git", "objects", "pack", "*.pack")))
+		if i == 0 {
+			// What a fetch killed before its ref update leaves behind.
+			if err := os.WriteFile(strings.TrimSuffix(packs[0], ".pack")+".keep", nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
 		maxPacks = max(maxPacks, len(packs))
 		loose := must[[]string](t)(filepath.Glob(filepath.Join(cacheDir, "repos", "*.git", "objects", "[0-9a-f][0-9a-f]", "*")))
 		if len(loose) > 0 {
@@ -481,6 +487,12 @@ func TestWorkTreeLinksTheCacheObjectFiles(t *testing.T) {
 	}
 	if maxPacks > 25 {
 		t.Errorf("the cache held up to %d packs over 30 fetches; it is not repacked", maxPacks)
+	}
+	if keeps := must[[]string](t)(filepath.Glob(filepath.Join(cacheDir, "repos", "*.git", "objects", "pack", "*.keep"))); len(keeps) > 0 {
+		t.Errorf("a stale .keep mark survived the repack: %v", keeps)
+	}
+	if packs := must[[]string](t)(filepath.Glob(filepath.Join(cacheDir, "repos", "*.git", "objects", "pack", "*.pack"))); len(packs) > 10 {
+		t.Errorf("%d packs after the repack; the kept pack or the others were not merged", len(packs))
 	}
 	files := must[[]string](t)(filepath.Glob(filepath.Join(dest, ".git", "objects", "pack", "pack-*")))
 	if len(files) == 0 {
@@ -550,6 +562,13 @@ func TestJobsOfOneRunShareAFetch(t *testing.T) {
 	}
 	if strings.Contains(log, "fetched for this run") {
 		t.Errorf("another run reused the first run's fetch: %q", log)
+	}
+
+	// run-2's fetch moved the branch in the cache; run-1's later jobs still
+	// merge onto the head run-1 saw.
+	if fourth, _ := checkout("run-1", source); fourth.TargetSHA != first.TargetSHA || fourth.MergedSHA != first.MergedSHA {
+		t.Errorf("a later job of run-1 merged onto %s (merge %s); want run-1's %s (merge %s)",
+			fourth.TargetSHA, fourth.MergedSHA, first.TargetSHA, first.MergedSHA)
 	}
 
 	// A commit pushed after the session's fetch is not in the cache: the
