@@ -153,3 +153,43 @@ func (e *env) fetchText(t *testing.T, path string) string {
 	_, body := e.get(t, e.URL+path)
 	return body
 }
+
+// TestJobCannotRewriteTheRepositoryCache covers the work tree's object
+// files, which are hard links to the repository cache's: read-only to the
+// job, but not to root. A create-archive action moves one (a pack index)
+// to the name upbuild copies the action's archive to, and prints another
+// path. upbuild must put the archive there without writing into the linked
+// file: the cache's pack indexes stay pack indexes.
+func TestJobCannotRewriteTheRepositoryCache(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL)
+		files := helloFiles(helloSpec)
+		files[".packit.yaml"] = strings.Replace(files[".packit.yaml"], "jobs:\n", "actions:\n  create-archive:\n    - sh -c '"+
+			"mkdir -p sub && git archive --format=tar.gz --prefix=hello-1.0/ -o sub/hello-1.0.tar.gz HEAD && "+
+			"mv $(ls .git/objects/pack/pack-*.idx | head -n 1) hello-1.0.tar.gz && echo sub/hello-1.0.tar.gz'\njobs:\n", 1)
+		p := e.Project("poisoner", files)
+		if _, err := e.Sim.CreateTag(e.Context(), p.ID, "alice", "v1.0", "main", "release 1.0"); err != nil {
+			t.Fatal(err)
+		}
+		mr := e.openMR(p, "alice", "feature")
+		host := hostTarget()
+		sts := e.requireFinal(t, p.ID, mr.HeadSHA, map[string]string{"rpm-build:" + host: "success",
+			"rpm-build:fedora-rawhide-x86_64": "skipped", "testing-farm:" + host: "success"})
+		if log := e.jobLog(t, sts["rpm-build:"+host]); !strings.Contains(log, "copying") {
+			t.Errorf("the archive was not copied over the moved link:\n%s", tail(log, 3000))
+		}
+		indexes, err := filepath.Glob(filepath.Join(e.Config.DataDir, "repo-cache", "repos", "*", "objects", "pack", "*.idx"))
+		if err != nil || len(indexes) == 0 {
+			t.Fatalf("the cache's pack indexes: %v, %v", indexes, err)
+		}
+		for _, idx := range indexes {
+			data, err := os.ReadFile(idx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasPrefix(string(data), "\xfftOc") {
+				t.Errorf("the cache's %s is no longer a pack index (it starts %q)", filepath.Base(idx), data[:min(len(data), 8)])
+			}
+		}
+	})
+}
