@@ -193,3 +193,56 @@ func TestJobCannotRewriteTheRepositoryCache(t *testing.T) {
 		}
 	})
 }
+
+// TestRepositoryFilesCannotSteerUpbuildsGit covers repository content
+// alone, before anything of the repository runs: a directory at the
+// package path that looks like a bare repository (its config names an
+// ext:: command as a promisor remote), and a package name that is a path
+// out of the work tree. Neither may make root on the host run or write
+// anything: the first project builds as if the decoy were plain files, the
+// second fails with the reason in its log.
+func TestRepositoryFilesCannotSteerUpbuildsGit(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL)
+		hostDir := t.TempDir()
+		marker := filepath.Join(hostDir, "bare-repository-ran")
+		files := helloFiles(helloSpec)
+		files[".packit.yaml"] = strings.Replace(files[".packit.yaml"], "specfile_path: hello.spec\n", "specfile_path: hello.spec\npaths: [evil]\n", 1)
+		files["evil/hello.spec"] = helloSpec
+		files["evil/hello.sh"] = files["hello.sh"]
+		files["evil/HEAD"] = "ref: refs/heads/main\n"
+		files["evil/objects/info/keep"] = "x\n"
+		files["evil/refs/heads/keep"] = "x\n"
+		files["evil/refs/tags/v1"] = strings.Repeat("1", 40) + "\n"
+		files["evil/config"] = "[core]\n\trepositoryformatversion = 1\n\tbare = true\n[extensions]\n\tpartialClone = origin\n" +
+			"[remote \"origin\"]\n\turl = \"ext::sh -c touch% " + marker + "\"\n\tpromisor = true\n[protocol \"ext\"]\n\tallow = always\n"
+		p := e.Project("barerepo", files)
+		if _, err := e.Sim.CreateTag(e.Context(), p.ID, "alice", "v1.0", "main", "release 1.0"); err != nil {
+			t.Fatal(err)
+		}
+		mr := e.openMR(p, "alice", "feature")
+		host := hostTarget()
+		e.requireFinal(t, p.ID, mr.HeadSHA, map[string]string{"rpm-build:" + host: "success",
+			"rpm-build:fedora-rawhide-x86_64": "skipped", "testing-farm:" + host: "success"})
+		if _, err := os.Stat(marker); err == nil {
+			t.Error("root on the host ran the command a committed config named")
+		}
+
+		files = helloFiles(helloSpec)
+		files[".packit.yaml"] = strings.Replace(files[".packit.yaml"], "upstream_package_name: hello\n",
+			"upstream_package_name: ../../../../../../../../../.."+hostDir+"/planted\n", 1)
+		p2 := e.Project("traverser", files)
+		if _, err := e.Sim.CreateTag(e.Context(), p2.ID, "alice", "v1.0", "main", "release 1.0"); err != nil {
+			t.Fatal(err)
+		}
+		mr2 := e.openMR(p2, "alice", "feature")
+		sts := e.requireFinal(t, p2.ID, mr2.HeadSHA, map[string]string{"rpm-build:" + host: "failed",
+			"rpm-build:fedora-rawhide-x86_64": "skipped", "testing-farm:" + host: "failed"})
+		if log := e.jobLog(t, sts["rpm-build:"+host]); !strings.Contains(log, "must be a plain file name") {
+			t.Errorf("the build log does not say why the archive was refused:\n%s", tail(log, 2000))
+		}
+		if left, _ := filepath.Glob(filepath.Join(hostDir, "planted*")); len(left) > 0 {
+			t.Errorf("root wrote %v outside the work tree", left)
+		}
+	})
+}

@@ -105,15 +105,20 @@ func (e *Executor) rebuild(ctx context.Context, jobDir, srpmPath string, env Bui
 	if res.ExitCode != 0 {
 		return nil, store.JobFailed, "RPM build failed: " + tail.reason()
 	}
+	// Only plain files, listed through the job directory's root: the
+	// spec's scripts ran in the sandbox with this directory writable, and
+	// may have left symlinks, also in place of the directories.
 	var rpms []string
-	err = filepath.WalkDir(filepath.Join(top, "RPMS"), func(p string, d os.DirEntry, err error) error {
-		// Only plain files: the spec's scripts ran in the sandbox with
-		// this directory writable, and may have left symlinks.
-		if err == nil && d.Type().IsRegular() && strings.HasSuffix(p, ".rpm") {
-			rpms = append(rpms, p)
+	if files, err = jobfs.Open(jobDir); err == nil {
+		var all []string
+		all, err = files.Regular(filepath.Join(top, "RPMS"))
+		err = errors.Join(err, files.Close())
+		for _, p := range all {
+			if strings.HasSuffix(p, ".rpm") {
+				rpms = append(rpms, p)
+			}
 		}
-		return nil
-	})
+	}
 	if err != nil || len(rpms) == 0 {
 		return nil, store.JobFailed, "RPM build produced no packages"
 	}

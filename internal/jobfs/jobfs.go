@@ -206,6 +206,31 @@ func (d *Dir) MkdirAll(name string, perm os.FileMode) error {
 	return d.root.MkdirAll(rel, perm)
 }
 
+// Regular lists the regular files beneath dir (a host path beneath the
+// directory, or a path relative to it), as host paths, in lexical order.
+// Symlinks are neither followed nor listed, and a dir that leads out of
+// the directory lists nothing.
+func (d *Dir) Regular(dir string) ([]string, error) {
+	rel, err := d.rel(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	err = fs.WalkDir(d.root.FS(), filepath.ToSlash(rel), func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			if p == filepath.ToSlash(rel) {
+				return err
+			}
+			return nil // an entry that went away or cannot be read is not listed
+		}
+		if e.Type().IsRegular() {
+			out = append(out, filepath.Join(d.path, filepath.FromSlash(p)))
+		}
+		return nil
+	})
+	return out, err
+}
+
 // Remove removes a file or an empty directory (a symlink itself, never
 // what it points at).
 func (d *Dir) Remove(name string) error {

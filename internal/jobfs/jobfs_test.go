@@ -181,3 +181,21 @@ func TestWritesStayInside(t *testing.T) {
 		t.Errorf("removing a symlink removed its target: %v", err)
 	}
 }
+
+func TestRegularListsOnlyPlainFilesInside(t *testing.T) {
+	d, _ := setup(t)
+	if err := os.Symlink(filepath.Dir(d.Path()), filepath.Join(d.Path(), "src", "up")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := d.Regular("src")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{filepath.Join(d.Path(), "src", "sub", "file")}
+	if len(got) != 1 || got[0] != want[0] {
+		t.Errorf("Regular(src) = %v, want %v (no symlink, pipe or file outside)", got, want)
+	}
+	if got, err := d.Regular("src/up"); err == nil && len(got) > 0 {
+		t.Errorf("Regular through a symlink out of the directory listed %v", got)
+	}
+}

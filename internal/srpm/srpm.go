@@ -401,11 +401,24 @@ func outputTail(out Output) string {
 	return strings.Join(parts, "\n")
 }
 
-// gitCommand is one of upbuild's git commands in the package dir. The -c
-// options keep a repository's own config from starting programs.
+// gitCommand is one of upbuild's git commands in the package dir. The
+// repository is named, not discovered: a directory of the checkout holding
+// HEAD, config, objects and refs would otherwise be taken for a bare
+// repository, config included. No transport is allowed (everything these
+// commands read is in the work tree; a promisor remote would otherwise run
+// whatever its URL names), and the -c options keep the repository's config
+// from starting programs.
 func (j *job) gitCommand(args []string) Command {
-	full := append([]string{"git", "-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null"}, args...)
-	return Command{Args: full, Dir: j.pkgDir, Env: map[string]string{"GIT_CONFIG_NOSYSTEM": "1", "GIT_TERMINAL_PROMPT": "0"}}
+	full := append([]string{"git", "-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null",
+		"-c", "protocol.allow=never", "-c", "safe.bareRepository=explicit"}, args...)
+	return Command{Args: full, Dir: j.pkgDir, Env: map[string]string{
+		"GIT_DIR":                filepath.Join(j.req.WorkTree, ".git"),
+		"GIT_WORK_TREE":          j.req.WorkTree,
+		"GIT_CONFIG_NOSYSTEM":    "1",
+		"GIT_CONFIG_GLOBAL":      "/dev/null",
+		"GIT_NO_REPLACE_OBJECTS": "1",
+		"GIT_TERMINAL_PROMPT":    "0",
+	}}
 }
 
 // git runs a git command that must succeed.

@@ -601,6 +601,82 @@ func TestSymlinksInTheTreeDoNotReachHostFiles(t *testing.T) {
 	})
 }
 
+// TestHostileRepositoryContentDoesNotReachTheHost covers what a repository
+// can do to upbuild's own commands before anything of it runs in the
+// sandbox: git on the host must not take a directory of the checkout for
+// a repository (with its config), a package name must not lead the archive
+// out of its directory, and a tag must not become an option of git.
+func TestHostileRepositoryContentDoesNotReachTheHost(t *testing.T) {
+	t.Run("bare repository at the package path", func(t *testing.T) {
+		marker := filepath.Join(t.TempDir(), "ran")
+		r := newRepo(t, "hello")
+		for _, d := range []string{"evil/objects/info", "evil/refs/tags", "evil/refs/heads"} {
+			if err := os.MkdirAll(filepath.Join(r.dir, d), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		writeFile(t, filepath.Join(r.dir, "evil/HEAD"), "ref: refs/heads/main\n")
+		writeFile(t, filepath.Join(r.dir, "evil/objects/info/keep"), "x\n")
+		writeFile(t, filepath.Join(r.dir, "evil/refs/heads/keep"), "x\n")
+		writeFile(t, filepath.Join(r.dir, "evil/refs/tags/v1"), strings.Repeat("1", 40)+"\n")
+		writeFile(t, filepath.Join(r.dir, "evil/config"), "[core]\n\trepositoryformatversion = 1\n\tbare = true\n"+
+			"[extensions]\n\tpartialClone = origin\n[remote \"origin\"]\n\turl = \"ext::sh -c touch% "+marker+"\"\n"+
+			"\tpromisor = true\n[protocol \"ext\"]\n\tallow = always\n")
+		writeFile(t, filepath.Join(r.dir, "evil/hello.spec"), readFile(t, filepath.Join(r.dir, "hello.spec")))
+		r.commit("A repository in the repository")
+		// Positive control: plain git in that directory obeys its config.
+		control := exec.Command("git", "tag", "--list", "--sort=-creatordate")
+		control.Dir = filepath.Join(r.dir, "evil")
+		_ = control.Run()
+		if _, err := os.Stat(marker); err != nil {
+			t.Fatalf("positive control: git in evil/ did not run the ext:: command: %v", err)
+		}
+		if err := os.Remove(marker); err != nil {
+			t.Fatal(err)
+		}
+		s := r.config().Packages["hello"].Settings
+		s.Paths = []string{"evil"}
+		_, _ = newBuilder(&syncBuffer{}).Build(context.Background(), srpm.Request{WorkTree: r.dir, Settings: s, OutDir: t.TempDir()})
+		if _, err := os.Stat(marker); err == nil {
+			t.Error("upbuild's git ran the command named by a config committed in the repository")
+		}
+	})
+	t.Run("package name with a path", func(t *testing.T) {
+		target := t.TempDir()
+		r := newRepo(t, "hello")
+		r.git("tag", "v1.2.0")
+		s := r.config().Packages["hello"].Settings
+		s.UpstreamPackageName = "../../../../../../../.." + target + "/planted"
+		_, err := newBuilder(&syncBuffer{}).Build(context.Background(), srpm.Request{WorkTree: r.dir, Settings: s, OutDir: t.TempDir()})
+		if !errors.Is(err, srpm.ErrArchive) || !strings.Contains(err.Error(), "must be a plain file name") {
+			t.Errorf("build error %v, want the archive name refused", err)
+		}
+		if left, _ := filepath.Glob(filepath.Join(target, "*")); len(left) > 0 {
+			t.Errorf("files written outside the work tree: %v", left)
+		}
+	})
+	t.Run("tag named like an option", func(t *testing.T) {
+		victim := filepath.Join(t.TempDir(), "victim.conf")
+		writeFile(t, victim, "precious\n")
+		r := newRepo(t, "hello")
+		if err := os.Symlink(victim, filepath.Join(r.dir, "lnk..HEAD")); err != nil {
+			t.Fatal(err)
+		}
+		r.commit("A link")
+		r.git("update-ref", "refs/tags/--output=/proc/self/cwd/lnk", "HEAD")
+		big := filepath.Join(t.TempDir(), "msg")
+		writeFile(t, big, strings.Repeat("A", 1100000)+"\n") // past what one git log is read whole
+		r.git("commit", "-q", "--allow-empty", "-F", big)
+		r.commit("x; echo root ran this; #")
+		s := r.config().Packages["hello"].Settings
+		s.UpstreamTagTemplate = "{version}"
+		_, _ = newBuilder(&syncBuffer{}).Build(context.Background(), srpm.Request{WorkTree: r.dir, Settings: s, OutDir: t.TempDir()})
+		if got := readFile(t, victim); got != "precious\n" {
+			t.Errorf("the file behind the link was written: %d bytes", len(got))
+		}
+	})
+}
+
 func contains(list []string, s string) bool {
 	for _, l := range list {
 		if l == s {

@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strings"
 
+	"upbuild.dev/upbuild/internal/jobfs"
 	"upbuild.dev/upbuild/internal/packitcfg"
 	"upbuild.dev/upbuild/internal/srpm/specedit"
 )
@@ -81,7 +82,9 @@ func (j *job) lastTag(ctx context.Context) (string, error) {
 			continue
 		}
 		j.tagCount++
-		if last != "" || (include != nil && !include.MatchString(tag)) || (exclude != nil && exclude.MatchString(tag)) {
+		// A tag named like an option ("--output=...") would be one on a
+		// git command line; such a tag is never the version's.
+		if last != "" || strings.HasPrefix(tag, "-") || (include != nil && !include.MatchString(tag)) || (exclude != nil && exclude.MatchString(tag)) {
 			continue
 		}
 		last = tag
@@ -93,6 +96,9 @@ func (j *job) lastTag(ctx context.Context) (string, error) {
 // file name: the create-archive action's, or `git archive` of HEAD.
 func (j *job) archive(ctx context.Context, info specInfo, version string) (string, error) {
 	dirName := j.packageName(info) + "-" + version
+	if !plainFileName.MatchString(dirName) || strings.Contains(dirName, "..") {
+		return "", fmt.Errorf("%w: the archive's name %q (the package name, a dash and the version) must be a plain file name", ErrArchive, dirName)
+	}
 	env := j.baseEnv()
 	env["PACKIT_PROJECT_VERSION"] = version
 	env["PACKIT_PROJECT_NAME_VERSION"] = dirName
@@ -118,6 +124,10 @@ func (j *job) archive(ctx context.Context, info specInfo, version string) (strin
 	return name, nil
 }
 
+// plainFileName is what an archive's name (package name and version) may
+// be made of: one path element, no option, no hidden file.
+var plainFileName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._+~^-]*$`)
+
 // archiveFromOutput reads the archive path the way Packit does: from the
 // last command's output, last line first, the first line naming an
 // existing file (relative to the package dir, or absolute). The file must
@@ -136,8 +146,17 @@ func (j *job) archiveFromOutput(outs []string) (string, error) {
 		if !filepath.IsAbs(candidate) {
 			candidate = filepath.Join(j.pkgDir, candidate)
 		}
-		if fi, err := os.Stat(candidate); err != nil || !fi.Mode().IsRegular() {
+		// Asked through the work tree, so that nothing outside it is
+		// looked at (root could otherwise tell which host files exist).
+		f, err := j.tree.Open(candidate)
+		if errors.Is(err, jobfs.ErrOutside) {
+			return "", fmt.Errorf("%w: create-archive printed %q: %w", ErrArchive, strings.TrimSpace(lines[i]), ErrOutsideRepo)
+		}
+		if err != nil {
 			continue
+		}
+		if err := f.Close(); err != nil {
+			return "", fmt.Errorf("%w: %w", ErrArchive, err)
 		}
 		resolved, err := inside(j.req.WorkTree, candidate)
 		if err != nil {
@@ -176,7 +195,7 @@ func (j *job) gitArchive(ctx context.Context, dirName string) (string, error) {
 			return "", fmt.Errorf("making the archive: %w", err)
 		}
 		defer os.RemoveAll(private)
-		tarPath := filepath.Join(private, dirName+".tar")
+		tarPath := filepath.Join(private, "archive.tar")
 		if _, err := j.git(ctx, "archive", "--format=tar", "--prefix="+dirName+"/", "--output="+tarPath, "HEAD"); err != nil {
 			return "", err
 		}
@@ -491,7 +510,7 @@ func (j *job) changelogText(ctx context.Context, e edits) (string, error) {
 		log := changelogFromLog(e.history.changes)
 		if !e.history.changesRead {
 			var err error
-			if log, err = j.gitLine(ctx, "log", "--no-show-signature", "--no-merges", "--pretty=format:- %s (%an)", e.lastTag+"..HEAD"); err != nil {
+			if log, err = j.gitLine(ctx, "log", "--no-show-signature", "--no-merges", "--pretty=format:- %s (%an)", "refs/tags/"+e.lastTag+"..HEAD"); err != nil {
 				return "", err
 			}
 		}
