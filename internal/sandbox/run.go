@@ -332,7 +332,7 @@ func watchDisk(ctx context.Context, dir string, limit int64, every time.Duration
 			return
 		case <-tick.C:
 		}
-		if diskUsage(dir) > limit {
+		if used, measured := diskUsage(dir); !measured || used > limit {
 			exceeded()
 			return
 		}
@@ -340,21 +340,32 @@ func watchDisk(ctx context.Context, dir string, limit int64, every time.Duration
 }
 
 // diskUsage sums the allocated size of everything under dir. Entries that
-// vanish while it walks are skipped; symlinks are not followed.
-func diskUsage(dir string) int64 {
-	var total int64
+// vanish while it walks are skipped; symlinks are not followed. measured is
+// false when part of the tree could not be looked at: a job that nests
+// directories past PATH_MAX hides what is below from a walk by path, and a
+// tree that cannot be measured counts as over any limit.
+func diskUsage(dir string) (total int64, measured bool) {
+	measured = true
 	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
 		if err != nil {
-			return nil // vanished or unreadable: keep counting the rest
+			if !errors.Is(err, fs.ErrNotExist) {
+				measured = false
+				return fs.SkipAll
+			}
+			return nil // vanished: keep counting the rest
 		}
 		info, err := d.Info()
-		if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
 			return nil
+		}
+		if err != nil {
+			measured = false
+			return fs.SkipAll
 		}
 		if st, ok := info.Sys().(*syscall.Stat_t); ok {
 			total += st.Blocks * 512
 		}
 		return nil
 	})
-	return total
+	return total, measured
 }

@@ -202,6 +202,21 @@ func TestResourceLimits(t *testing.T) {
 		}
 		assertNoProcesses(t, res.UID)
 	})
+	t.Run("work directory size below PATH_MAX", func(t *testing.T) {
+		// The data sits under directories nested deeper than a path can
+		// name, where a walk by path cannot see it.
+		c := h.probeCmd(t)
+		// 25 directories of 200-character names nest past PATH_MAX; the
+		// 128 MiB below them are over the limit.
+		c.Args = []string{"bash", "-c", "n=$(printf '%0200d' 0); for i in $(seq 25); do mkdir $n && cd $n || exit 3; done; " +
+			"head -c 134217728 /dev/zero > big; sleep 600"}
+		c.Limits.WorkDirBytes = 64 << 20
+		c.Limits.Wall = 30 * time.Second
+		res, out := h.run(t, context.Background(), c)
+		if !res.DiskExceeded || res.TimedOut || !strings.Contains(out, "[killed: work directory exceeded") {
+			t.Fatalf("want killed for disk use, got %+v\n%s", res, out)
+		}
+	})
 }
 
 func TestConcurrentRunsGetDistinctUIDs(t *testing.T) {
