@@ -242,6 +242,10 @@ func (e *Executor) execute(ctx context.Context, run store.Run, job store.Job, ba
 	}
 	logf("fetching %s at %s", run.ProjectPath, short(run.SHA))
 	co, err := e.opts.Fetcher.Checkout(ctx, req)
+	if errors.Is(err, gitfetch.ErrTreeTooLarge) {
+		logf("%v", err)
+		return store.JobFailed, "the commit's files are more or larger than this service checks out"
+	}
 	if err != nil {
 		logf("fetching the code failed: %v", err)
 		return store.JobError, "upbuild could not fetch the code"

@@ -1,6 +1,7 @@
 package gitfetch
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -30,6 +31,9 @@ var (
 	// ErrCommitNotFound means the commit (or the merge request's target
 	// branch) is not in the repository.
 	ErrCommitNotFound = errors.New("commit not found in the repository")
+	// ErrTreeTooLarge means the commit's files are more, or larger, than
+	// Options.MaxTreeBytes and Options.MaxTreeFiles allow.
+	ErrTreeTooLarge = errors.New("the commit's files are more than this worker checks out")
 )
 
 // Options configure a Fetcher.
@@ -49,6 +53,14 @@ type Options struct {
 	GitPath string
 	// CommandTimeout bounds each git command; defaults to 10 minutes.
 	CommandTimeout time.Duration
+	// MaxTreeBytes and MaxTreeFiles bound what one checkout writes: the
+	// sum of the commit's file sizes and the number of its files. A few
+	// kilobytes of objects can name one large file a million times (a
+	// "git bomb"), and the checkout runs on the host, outside any sandbox
+	// limit, so a tree beyond either is refused before a file is written.
+	// Default 8 GiB (the sandbox's work directory limit) and 1,000,000.
+	MaxTreeBytes int64
+	MaxTreeFiles int
 }
 
 // Fetcher checks out projects' code for jobs, keeping a cache of bare
@@ -59,6 +71,8 @@ type Fetcher struct {
 	path           string // PATH for git
 	log            *slog.Logger
 	maxBytes       int64
+	maxTreeBytes   int64
+	maxTreeFiles   int
 	commandTimeout time.Duration
 	reposDir       string
 	locksDir       string
@@ -66,7 +80,11 @@ type Fetcher struct {
 	homeDir        string
 }
 
-const defaultCommandTimeout = 10 * time.Minute
+const (
+	defaultCommandTimeout = 10 * time.Minute
+	defaultMaxTreeBytes   = 8 << 30
+	defaultMaxTreeFiles   = 1_000_000
+)
 
 // New prepares the cache directory.
 func New(opts Options) (*Fetcher, error) {
@@ -93,6 +111,8 @@ func New(opts Options) (*Fetcher, error) {
 		path:           os.Getenv("PATH"),
 		log:            opts.Logger,
 		maxBytes:       opts.MaxCacheBytes,
+		maxTreeBytes:   cmp.Or(opts.MaxTreeBytes, defaultMaxTreeBytes),
+		maxTreeFiles:   cmp.Or(opts.MaxTreeFiles, defaultMaxTreeFiles),
 		commandTimeout: opts.CommandTimeout,
 		reposDir:       filepath.Join(cacheDir, "repos"),
 		locksDir:       filepath.Join(cacheDir, "locks"),

@@ -580,3 +580,49 @@ func TestJobsOfOneRunShareAFetch(t *testing.T) {
 		t.Errorf("checkout of a commit the session's fetch did not bring: %+v", res)
 	}
 }
+
+// TestGitBombIsRefusedBeforeCheckout covers a commit whose few kilobytes of
+// objects name one 1 MiB file 2,000 times: a checkout would write 2 GiB on
+// the host. It is refused before any file is written, by size and by
+// count, and a commit within the limits checks out as usual.
+func TestGitBombIsRefusedBeforeCheckout(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	big := strings.Repeat("bomb\n", 1<<20/5)
+	var stream strings.Builder
+	fmt.Fprintf(&stream, "blob\nmark :1\ndata %d\n%s\n", len(big), big)
+	fmt.Fprintf(&stream, "commit refs/heads/bomb\ncommitter Eve <eve@example.com> 1700000000 +0000\ndata 5\nbomb\nfrom %s\n",
+		w.head(t, w.project.ID, "main"))
+	for i := range 2000 {
+		fmt.Fprintf(&stream, "M 100644 :1 d%02d/f%04d\n", i%40, i)
+	}
+	cmd := exec.Command("git", "fast-import", "--quiet")
+	cmd.Dir = w.project.RepoDir
+	cmd.Stdin = strings.NewReader(stream.String())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("fast-import: %v\n%s", err, out)
+	}
+	bomb := w.head(t, w.project.ID, "bomb")
+	for name, opts := range map[string]gitfetch.Options{
+		"by size":  {MaxTreeBytes: 1 << 30},
+		"by count": {MaxTreeFiles: 1000},
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := newFetcher(t, opts)
+			req := w.request(t, nil)
+			req.SHA, req.Ref = bomb, "bomb"
+			_, err := f.Checkout(ctx, req)
+			if !errors.Is(err, gitfetch.ErrTreeTooLarge) {
+				t.Fatalf("checkout of the bomb: %v, want ErrTreeTooLarge", err)
+			}
+			if written, _ := filepath.Glob(filepath.Join(req.Dest, "d*")); len(written) > 0 {
+				t.Errorf("files were written before the refusal: %d directories", len(written))
+			}
+			// Within the limits, the same fetcher checks out as usual.
+			ok := w.request(t, nil)
+			if _, err := f.Checkout(ctx, ok); err != nil {
+				t.Fatalf("checkout of main: %v", err)
+			}
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package gitfetch
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -148,19 +149,7 @@ func (f *Fetcher) run(ctx context.Context, c gitCmd) (string, error) {
 		ctx, cancel = context.WithTimeout(ctx, f.commandTimeout)
 		defer cancel()
 	}
-	cmd := exec.CommandContext(ctx, f.gitPath, c.args...)
-	cmd.Dir = c.dir
-	cmd.Stdin = c.stdin
-	config := append(append(append(baseConfig(), transportConfig(c.transport)...), c.config...), c.cred.config()...)
-	cmd.Env = append(f.baseEnv(), "GIT_CONFIG_COUNT="+strconv.Itoa(len(config)))
-	for i, kv := range config {
-		n := strconv.Itoa(i)
-		cmd.Env = append(cmd.Env, "GIT_CONFIG_KEY_"+n+"="+kv.key, "GIT_CONFIG_VALUE_"+n+"="+kv.value)
-	}
-	// git starts helpers (git-remote-http, upload-pack); stop them all.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = commandWaitDelay
+	cmd := f.command(ctx, c)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr
@@ -179,6 +168,68 @@ func (f *Fetcher) run(ctx context.Context, c gitCmd) (string, error) {
 	// Some commands say what went wrong on stdout (merge-tree lists the
 	// conflicting files there).
 	return stdout.String(), gerr
+}
+
+// command is c as an exec.Cmd: the environment, the configuration, and a
+// cancel that stops git and every helper it started.
+func (f *Fetcher) command(ctx context.Context, c gitCmd) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, f.gitPath, c.args...)
+	cmd.Dir = c.dir
+	cmd.Stdin = c.stdin
+	config := append(append(append(baseConfig(), transportConfig(c.transport)...), c.config...), c.cred.config()...)
+	cmd.Env = append(f.baseEnv(), "GIT_CONFIG_COUNT="+strconv.Itoa(len(config)))
+	for i, kv := range config {
+		n := strconv.Itoa(i)
+		cmd.Env = append(cmd.Env, "GIT_CONFIG_KEY_"+n+"="+kv.key, "GIT_CONFIG_VALUE_"+n+"="+kv.value)
+	}
+	// git starts helpers (git-remote-http, upload-pack); stop them all.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = commandWaitDelay
+	return cmd
+}
+
+// stream runs git and hands each NUL-terminated record of its standard
+// output to each, as git writes them; when each returns an error, git is
+// stopped and that error returned. It is for output too large to keep.
+func (f *Fetcher) stream(ctx context.Context, c gitCmd, each func(record string) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if f.commandTimeout > 0 {
+		var stop context.CancelFunc
+		ctx, stop = context.WithTimeout(ctx, f.commandTimeout)
+		defer stop()
+	}
+	cmd := f.command(ctx, c)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return fmt.Errorf("git %s: %w", c.args[0], err)
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("git %s: %w", c.args[0], err)
+	}
+	r := bufio.NewReaderSize(out, 64<<10)
+	var eachErr error
+	for {
+		record, err := r.ReadString(0)
+		if err != nil {
+			break // EOF, or git stopped
+		}
+		if eachErr = each(strings.TrimSuffix(record, "\x00")); eachErr != nil {
+			cancel()
+			break
+		}
+	}
+	waitErr := cmd.Wait()
+	if eachErr != nil {
+		return eachErr
+	}
+	if waitErr != nil {
+		return &gitError{args: c.args, exitCode: cmd.ProcessState.ExitCode(), stderr: c.cred.redact(tail(stderr.String())), err: waitErr}
+	}
+	return nil
 }
 
 // baseEnv is the environment of every git command; nothing is inherited

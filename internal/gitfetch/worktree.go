@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -97,6 +98,9 @@ func (w workTree) finish(ctx context.Context, req Request, cacheRefs map[string]
 	if err := w.setHead(head, branch); err != nil {
 		return Result{}, err
 	}
+	if err := w.checkSize(ctx, head); err != nil {
+		return Result{}, err
+	}
 	// The index and the files, from HEAD, in one process.
 	if _, err := w.git(ctx, "read-tree", "--reset", "-u", "HEAD"); err != nil {
 		return Result{}, fmt.Errorf("check out %s: %w", head, err)
@@ -105,6 +109,37 @@ func (w workTree) finish(ctx context.Context, req Request, cacheRefs map[string]
 		logf(req.Log, "Checked out %s", describeCommit(req.SHA, req.Ref))
 	}
 	return res, nil
+}
+
+// checkSize refuses a commit whose files are more or larger than the
+// Fetcher allows (see Options.MaxTreeBytes), reading the tree's listing as
+// git writes it and stopping git as soon as a limit is passed.
+func (w workTree) checkSize(ctx context.Context, commit string) error {
+	var bytes int64
+	files := 0
+	err := w.f.stream(ctx, gitCmd{dir: w.dir, transport: noTransport, args: []string{"ls-tree", "-r", "-l", "-z", "--full-tree", commit}},
+		func(record string) error {
+			// "<mode> <type> <object> <size>\t<path>"; size is "-" for a submodule.
+			meta, _, _ := strings.Cut(record, "\t")
+			f := strings.Fields(meta)
+			if len(f) != 4 || f[1] != "blob" {
+				return nil
+			}
+			size, err := strconv.ParseInt(f[3], 10, 64)
+			if err != nil {
+				return fmt.Errorf("list the commit's files: size %q: %w", f[3], err)
+			}
+			bytes += size
+			files++
+			if bytes > w.f.maxTreeBytes || files > w.f.maxTreeFiles {
+				return fmt.Errorf("%w: more than %d files or %d bytes at %s", ErrTreeTooLarge, w.f.maxTreeFiles, w.f.maxTreeBytes, commit[:12])
+			}
+			return nil
+		})
+	if err != nil && !errors.Is(err, ErrTreeTooLarge) {
+		return fmt.Errorf("list the commit's files: %w", err)
+	}
+	return err
 }
 
 // localBranch is the branch a push's work tree is on: the pushed branch.
