@@ -578,6 +578,10 @@ func (d *decoder) targets(n *node, s *Settings) {
 		}
 		out[name] = TargetOptions{}
 	case kindSeq:
+		if len(n.items) > maxTargets {
+			d.p.errorf(n, "targets: %d names, more than the %d this service builds for one job", len(n.items), maxTargets)
+			return
+		}
 		names, ok := d.asStringList(n)
 		if !ok {
 			return
@@ -586,6 +590,10 @@ func (d *decoder) targets(n *node, s *Settings) {
 			out[name] = TargetOptions{}
 		}
 	case kindMap:
+		if len(n.pairs) > maxTargets {
+			d.p.errorf(n, "targets: %d names, more than the %d this service builds for one job", len(n.pairs), maxTargets)
+			return
+		}
 		for _, p := range n.pairs {
 			var o TargetOptions
 			d.mapFields(p.val, fmt.Sprintf("the options of target %q", p.key), map[string]func(*node){

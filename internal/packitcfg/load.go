@@ -36,6 +36,13 @@ const (
 	// times 1,000 jobs would otherwise be a million job views. The largest
 	// real config in testdata has 22.
 	maxJobViews = 1_000
+	// maxTargets bounds one job's targets, and maxJobTargets the jobs'
+	// targets taken together: each (job, target) becomes a job and a
+	// commit status, so a few kilobytes of targets would otherwise plan
+	// thousands of builds for anyone who can open a merge request. Real
+	// configs name a few dozen (fedora-all expands to about ten).
+	maxTargets    = 200
+	maxJobTargets = 2_000
 )
 
 func (o Options) maxBytes() int {
@@ -134,7 +141,7 @@ func (l *loader) load(root *node) *Config {
 	}
 
 	entries := l.jobs(jobsNode, names)
-	views := 0
+	views, jobTargets := 0, 0
 	for _, e := range entries {
 		selected := e.packages
 		if selected == nil {
@@ -156,6 +163,10 @@ func (l *loader) load(root *node) *Config {
 				decodeOther(eff, &job.Settings)
 				if len(names) > 1 && job.Identifier == "" {
 					job.Identifier = pkg
+				}
+				if jobTargets += max(len(job.Targets), 1); jobTargets > maxJobTargets {
+					l.p.errorf(e.at, "the jobs name more than %d targets in all (job × trigger × package × target); refusing the file", maxJobTargets)
+					return cfg
 				}
 				if job.SpecfilePath == "" && (job.Type != JobTests || !job.SkipBuild) {
 					l.p.errorf(e.at, "job %d (%s) for package %q: specfile_path is not specified and no spec file was found in the repository",

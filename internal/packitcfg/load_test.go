@@ -329,6 +329,42 @@ func TestTooManyJobViewsIsRefused(t *testing.T) {
 	eq(t, "errors", errs, []string{".packit.yaml:68:5: the jobs expand to more than 1000 job views (job × trigger × package); refusing the file"})
 }
 
+// TestTooManyTargetsIsRefused covers the fan-out a small file can cause
+// through targets: each (job, target) is a build and a commit status.
+func TestTooManyTargetsIsRefused(t *testing.T) {
+	targets := func(n int) string {
+		names := make([]string, n)
+		for i := range names {
+			names[i] = fmt.Sprintf("fedora-%d-x86_64", i)
+		}
+		return "[" + strings.Join(names, ", ") + "]"
+	}
+	t.Run("one job", func(t *testing.T) {
+		errs := loadErrors(t, "specfile_path: a.spec\njobs:\n  - job: copr_build\n    trigger: pull_request\n    targets: "+targets(201)+"\n")
+		eq(t, "errors", errs, []string{".packit.yaml:5:14: targets: 201 names, more than the 200 this service builds for one job"})
+	})
+	t.Run("inherited by many jobs", func(t *testing.T) {
+		var b strings.Builder
+		b.WriteString("specfile_path: a.spec\ntargets: " + targets(200) + "\njobs:\n")
+		for range 11 {
+			b.WriteString("  - {job: copr_build, trigger: pull_request}\n")
+		}
+		errs := loadErrors(t, b.String())
+		// 10 jobs × 200 targets fit; the 11th job does not.
+		eq(t, "errors", errs, []string{".packit.yaml:14:5: the jobs name more than 2000 targets in all (job × trigger × package × target); refusing the file"})
+	})
+	t.Run("within the limits", func(t *testing.T) {
+		cfg, err := packitcfg.Load(".packit.yaml", []byte("specfile_path: a.spec\ndownstream_package_name: a\ntargets: "+targets(200)+"\njobs:\n  - {job: copr_build, trigger: pull_request}\n"),
+			packitcfg.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cfg.Jobs) != 1 || len(cfg.Jobs[0].Targets) != 200 {
+			t.Fatalf("200 targets: %d jobs", len(cfg.Jobs))
+		}
+	})
+}
+
 func TestErrorListIsCapped(t *testing.T) {
 	var b strings.Builder
 	for i := range 200 {
