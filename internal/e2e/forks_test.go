@@ -197,6 +197,26 @@ func TestCommentCommands(t *testing.T) {
 			notes := e.notesBy(p.ID, mr.IID, e.Seed.Bot.ID)
 			return contains(notes, `did you mean "build"`), fmt.Sprint(notes)
 		})
+		// What was typed is quoted back escaped: the bot mentions no one.
+		if _, err := e.Sim.AddNote(e.Context(), p.ID, mr.IID, dave.Username, "/packit @all"); err != nil {
+			t.Fatal(err)
+		}
+		e.Eventually("an answer to the unknown command", func() (bool, string) {
+			notes := e.notesBy(p.ID, mr.IID, e.Seed.Bot.ID)
+			return contains(notes, "unknown command"+` "`+"@\u200ball"), fmt.Sprint(notes)
+		})
+		for _, n := range e.notesBy(p.ID, mr.IID, e.Seed.Bot.ID) {
+			// Code spans are shown as typed and mention no one.
+			outside := ""
+			for i, part := range strings.Split(n, "`") {
+				if i%2 == 0 {
+					outside += part
+				}
+			}
+			if strings.Contains(outside, "@all") {
+				t.Errorf("the bot's comment mentions @all outside a code span: %q", n)
+			}
+		}
 		// The bot's own comments are never commands.
 		botNotes := len(e.notesBy(p.ID, mr.IID, e.Seed.Bot.ID))
 		if _, err := e.Sim.AddNote(e.Context(), p.ID, mr.IID, e.Seed.Bot.Username, "/packit build"); err != nil {

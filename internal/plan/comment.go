@@ -9,6 +9,7 @@ import (
 	"upbuild.dev/upbuild/internal/forge"
 	"upbuild.dev/upbuild/internal/packitcfg"
 	"upbuild.dev/upbuild/internal/store"
+	"upbuild.dev/upbuild/internal/summary"
 )
 
 // supportedCommands are the comment commands this service acts on.
@@ -42,8 +43,10 @@ func (in *input) comment(ctx context.Context) error {
 	prefix := p.opts.Policy.CommandPrefixes[0]
 	if len(res.Errors) > 0 {
 		e := res.Errors[0]
+		// The message quotes what was typed: escaped, so that a stranger
+		// cannot make the bot mention people (@all) or link elsewhere.
 		return in.answer(ctx, t, fmt.Sprintf("Sorry, I could not understand `%s`: %s\n\nComment `%s help` for the commands I know.",
-			codeSpan(e.Raw), e.Msg, prefix))
+			codeSpan(e.Raw), summary.Escape(e.Msg), prefix))
 	}
 	cmd := res.Commands[0]
 	name := cmd.Name.Canonical()
