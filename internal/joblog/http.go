@@ -213,6 +213,19 @@ func (h *Handlers) stream(w http.ResponseWriter, r *http.Request) {
 		}
 		stored := h.Logs.stored()
 		var b strings.Builder
+		// send writes what b holds and empties it.
+		send := func() bool {
+			h.extendDeadline(w)
+			if _, err := io.WriteString(w, b.String()); err != nil {
+				return false // the client went away
+			}
+			if err := rc.Flush(); err != nil {
+				return false
+			}
+			b.Reset()
+			lastWrite = time.Now()
+			return true
+		}
 		for {
 			lines, err := h.Logs.Lines(ctx, job.ID, after, pageLines)
 			if err != nil {
@@ -225,6 +238,11 @@ func (h *Handlers) stream(w http.ResponseWriter, r *http.Request) {
 			}
 			if len(lines) < pageLines {
 				break
+			}
+			// A long backlog goes out a page at a time, never whole in
+			// memory: each request would otherwise hold all of it.
+			if !send() {
+				return
 			}
 		}
 		if current.State != shown.State || current.Description != shown.Description {
@@ -243,15 +261,8 @@ func (h *Handlers) stream(w http.ResponseWriter, r *http.Request) {
 		if b.Len() == 0 && time.Since(lastWrite) >= keepAliveEvery {
 			b.WriteString(": keep-alive\n\n")
 		}
-		if b.Len() > 0 {
-			h.extendDeadline(w)
-			if _, err := io.WriteString(w, b.String()); err != nil {
-				return // the client went away
-			}
-			if err := rc.Flush(); err != nil {
-				return
-			}
-			lastWrite = time.Now()
+		if b.Len() > 0 && !send() {
+			return
 		}
 		if final {
 			return
