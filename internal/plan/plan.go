@@ -280,6 +280,15 @@ func (p *Planner) planDelivery(ctx context.Context, d store.UnplannedDelivery) e
 	}
 	in := &input{p: p, d: d, ev: ev, forge: fg}
 	switch ev.Kind {
+	case forge.KindMergeRequest, forge.KindPush, forge.KindTagPush, forge.KindRelease, forge.KindComment:
+		if err := in.checkProject(ctx); errors.Is(err, errNotTheTokensProject) {
+			p.opts.Logger.Warn("delivery not acted on", "delivery", d.ID, "instance", d.Instance, "err", err)
+			return p.done(ctx, d.ID)
+		} else if err != nil {
+			return err
+		}
+	}
+	switch ev.Kind {
 	case forge.KindMergeRequest:
 		return in.mergeRequest(ctx)
 	case forge.KindPush:

@@ -151,3 +151,39 @@ func boolInt(b bool) int64 {
 var errNoRows = sql.ErrNoRows
 
 func isNoRows(err error) bool { return errors.Is(err, errNoRows) }
+
+// Binding says whether tokenID has authenticated deliveries for projectID
+// (intake bound it from a payload) and whether the planner has checked that
+// binding with GitLab since.
+func (s *Store) Binding(ctx context.Context, tokenID, projectID int64) (bound, verified bool, err error) {
+	var at sql.NullInt64
+	err = s.read.QueryRowContext(ctx, s.q(`SELECT verified_at FROM token_projects WHERE token_id = ? AND project_id = ?`),
+		tokenID, projectID).Scan(&at)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return false, false, nil
+	case err != nil:
+		return false, false, fmt.Errorf("token binding: %w", err)
+	}
+	return true, at.Valid, nil
+}
+
+// VerifyBinding records that the planner checked tokenID's binding of
+// projectID with GitLab.
+func (s *Store) VerifyBinding(ctx context.Context, tokenID, projectID int64, at time.Time) error {
+	if _, err := s.write.ExecContext(ctx, s.q(`UPDATE token_projects SET verified_at = ? WHERE token_id = ? AND project_id = ?`),
+		micros(at), tokenID, projectID); err != nil {
+		return fmt.Errorf("verify token binding: %w", err)
+	}
+	return nil
+}
+
+// DropBinding forgets an unchecked binding that GitLab contradicted: the
+// payload that made it named another project's ID.
+func (s *Store) DropBinding(ctx context.Context, tokenID, projectID int64) error {
+	if _, err := s.write.ExecContext(ctx, s.q(`DELETE FROM token_projects WHERE token_id = ? AND project_id = ? AND verified_at IS NULL`),
+		tokenID, projectID); err != nil {
+		return fmt.Errorf("drop token binding: %w", err)
+	}
+	return nil
+}
