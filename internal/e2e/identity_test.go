@@ -102,3 +102,61 @@ func TestATokenSpeaksOnlyForItsOwnProject(t *testing.T) {
 		}
 	})
 }
+
+// TestAMergeRequestIsWhatGitLabSaysItIs covers merge request payloads
+// written by someone holding the project's own token: one that names a
+// private victim project as the source of a merge request that does not
+// exist, and one that does so for a real merge request. The bot must set
+// no status on the victim's commit; the real merge request still gets its
+// statuses, on its own head commit.
+func TestAMergeRequestIsWhatGitLabSaysItIs(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL)
+		victim := e.ProjectWith(gitlabsim.ProjectSpec{Namespace: "demo", Path: "victim", Visibility: gitlabsim.Private,
+			Files: helloFiles(helloSpec)})
+		victimSHA, err := e.Sim.BranchHead(e.Context(), victim.ID, "main")
+		if err != nil {
+			t.Fatal(err)
+		}
+		evil := e.Project("evil", helloFiles(helloSpec))
+		if _, err := e.Sim.CreateTag(e.Context(), evil.ID, "alice", "v1.0", "main", "release 1.0"); err != nil {
+			t.Fatal(err)
+		}
+		mr := e.openMR(evil, "alice", "feature") // connects the project and opens a real merge request
+		host := hostTarget()
+		e.requireFinal(t, evil.ID, mr.HeadSHA, map[string]string{"rpm-build:" + host: "success",
+			"rpm-build:fedora-rawhide-x86_64": "skipped", "testing-farm:" + host: "success"})
+		issued := e.Hook(evil.ID) // a second token for the project, as its maintainer could get
+		for _, iid := range []int64{mr.IID + 100, mr.IID} {
+			e.deliverRaw(t, "Merge Request Hook", issued.Token, map[string]any{
+				"object_kind": "merge_request", "event_type": "merge_request", "user": map[string]any{"id": 1, "username": "mallory"},
+				"project": map[string]any{"id": evil.ID, "path_with_namespace": evil.PathWithNamespace, "web_url": evil.WebURL,
+					"default_branch": "main", "visibility_level": 20},
+				"object_attributes": map[string]any{"iid": iid, "action": "open", "title": "x", "source_project_id": victim.ID,
+					"target_project_id": evil.ID, "source_branch": "main", "target_branch": "main", "author_id": e.Seed.Maintainer.ID,
+					"last_commit": map[string]any{"id": victimSHA},
+					"source":      map[string]any{"path_with_namespace": victim.PathWithNamespace, "web_url": victim.WebURL}},
+			})
+		}
+		if err := e.Sim.WaitDeliveries(e.Context()); err != nil {
+			t.Fatal(err)
+		}
+		// Planning is asynchronous: a real delivery after the forged ones is
+		// planned after them.
+		if _, err := e.Sim.AddNote(e.Context(), evil.ID, mr.IID, "alice", "/packit build"); err != nil {
+			t.Fatal(err)
+		}
+		e.Eventually("the real merge request's rebuild", func() (bool, string) {
+			runs := e.Runs(evil.ID)
+			return len(runs) >= 2, fmt.Sprint(len(runs))
+		})
+		if got := e.Statuses(victim.ID, victimSHA); len(got) > 0 {
+			t.Errorf("the bot set statuses on the victim's commit: %v", got)
+		}
+		for _, r := range e.Runs(evil.ID) {
+			if r.SHA == victimSHA || r.SourceProjectID == victim.ID {
+				t.Errorf("a run was recorded for the victim's commit: %+v", r)
+			}
+		}
+	})
+}

@@ -58,6 +58,12 @@ type Forge interface {
 	// MRNotes lists every note of merge request iid, oldest first.
 	MRNotes(ctx context.Context, projectID, iid int64) ([]Note, error)
 
+	// MergeRequest is merge request iid of the project as the forge has it
+	// now. A webhook payload says the same, but anyone holding a project's
+	// webhook token can write a payload. ErrNotFound when there is no such
+	// merge request.
+	MergeRequest(ctx context.Context, projectID, iid int64) (MRState, error)
+
 	// CreateCommitComment comments on a commit. Never repeated
 	// automatically, like CreateMRNote.
 	CreateCommitComment(ctx context.Context, projectID int64, sha, body string) error
@@ -82,6 +88,15 @@ type Forge interface {
 	// ErrForbidden when the bot is not a Maintainer. Never repeated
 	// automatically (a repeat would add a second hook).
 	CreateProjectHook(ctx context.Context, projectID int64, h HookOptions) (hookID int64, err error)
+}
+
+// MRState is what the forge says of a merge request: where its commits
+// come from, its head commit and who opened it.
+type MRState struct {
+	SourceProjectID int64
+	TargetProjectID int64
+	HeadSHA         string
+	AuthorID        int64
 }
 
 // ProjectInfo is a project as the forge's API describes it.

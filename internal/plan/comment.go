@@ -35,6 +35,9 @@ func (in *input) comment(ctx context.Context) error {
 	}
 	var t target
 	if in.ev.MR != nil {
+		if err := in.confirmMR(ctx, in.ev.MR); err != nil {
+			return err
+		}
 		t = in.mrTarget(in.ev.MR)
 		t.runKey = fmt.Sprintf("cmd|%s|%d|%d", in.d.Instance, in.ev.Project.ID, c.ID)
 	} else {

@@ -69,3 +69,29 @@ func (in *input) checkProject(ctx context.Context) error {
 	}
 	return nil
 }
+
+// confirmMR replaces what the payload says of a merge request with what
+// GitLab says now: the source project (statuses go to its commit, and a
+// fork's author meets the approval gate), the head commit and the author.
+// Anyone holding the project's webhook token can write a payload naming
+// another project as the source. A merge request GitLab does not know, or
+// whose source or target is not the payload's, is not acted on.
+func (in *input) confirmMR(ctx context.Context, mr *forge.MergeRequest) error {
+	st, err := in.forge.MergeRequest(ctx, in.ev.Project.ID, mr.IID)
+	if errors.Is(err, forge.ErrNotFound) {
+		return fmt.Errorf("%w: project %d has no merge request !%d", errNotTheTokensProject, in.ev.Project.ID, mr.IID)
+	}
+	if err != nil {
+		return err
+	}
+	if st.TargetProjectID != in.ev.Project.ID || (mr.SourceProject.ID != 0 && st.SourceProjectID != mr.SourceProject.ID) {
+		return fmt.Errorf("%w: merge request !%d of project %d comes from project %d at GitLab, not %d as the payload says",
+			errNotTheTokensProject, mr.IID, in.ev.Project.ID, st.SourceProjectID, mr.SourceProject.ID)
+	}
+	mr.SourceProject.ID = st.SourceProjectID
+	if st.HeadSHA != "" {
+		mr.HeadSHA = st.HeadSHA
+	}
+	mr.AuthorID = st.AuthorID
+	return nil
+}

@@ -288,17 +288,24 @@ func (p *Planner) planDelivery(ctx context.Context, d store.UnplannedDelivery) e
 			return err
 		}
 	}
+	var err error
 	switch ev.Kind {
 	case forge.KindMergeRequest:
-		return in.mergeRequest(ctx)
+		err = in.mergeRequest(ctx)
 	case forge.KindPush:
-		return in.trigger(ctx, packitcfg.TriggerCommit)
+		err = in.trigger(ctx, packitcfg.TriggerCommit)
 	case forge.KindTagPush, forge.KindRelease:
-		return in.trigger(ctx, packitcfg.TriggerRelease)
+		err = in.trigger(ctx, packitcfg.TriggerRelease)
 	case forge.KindComment:
-		return in.comment(ctx)
+		err = in.comment(ctx)
+	default:
+		return p.done(ctx, d.ID)
 	}
-	return p.done(ctx, d.ID)
+	if errors.Is(err, errNotTheTokensProject) {
+		p.opts.Logger.Warn("delivery not acted on", "delivery", d.ID, "instance", d.Instance, "err", err)
+		return p.done(ctx, d.ID)
+	}
+	return err
 }
 
 // done notes a delivery that needs nothing written but its planned mark.

@@ -57,6 +57,9 @@ func (in *input) mergeRequest(ctx context.Context) error {
 		in.p.afterPlan(ctx, res)
 		return nil
 	}
+	if err := in.confirmMR(ctx, mr); err != nil {
+		return err
+	}
 	t := in.mrTarget(mr)
 	return in.plan(ctx, t, &ref, nil)
 }

@@ -152,3 +152,22 @@ func (c *Client) CreateIssue(ctx context.Context, projectID int64, title, body s
 	}
 	return issue.IID, nil
 }
+
+// MergeRequest implements forge.Forge.
+func (c *Client) MergeRequest(ctx context.Context, projectID, iid int64) (forge.MRState, error) {
+	var mr *gl.MergeRequest
+	err := c.call(ctx, "get merge request", safeToRepeat, func(ctx context.Context) (*gl.Response, error) {
+		var resp *gl.Response
+		var err error
+		mr, resp, err = c.api.MergeRequests.GetMergeRequest(projectID, iid, nil, gl.WithContext(ctx))
+		return resp, err
+	})
+	if err != nil {
+		return forge.MRState{}, fmt.Errorf("gitlab: merge request !%d in project %d: %w", iid, projectID, err)
+	}
+	st := forge.MRState{SourceProjectID: mr.SourceProjectID, TargetProjectID: mr.TargetProjectID, HeadSHA: mr.SHA}
+	if mr.Author != nil {
+		st.AuthorID = mr.Author.ID
+	}
+	return st, nil
+}
