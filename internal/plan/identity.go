@@ -72,7 +72,7 @@ func (in *input) checkProject(ctx context.Context) error {
 
 // confirmMR replaces what the payload says of a merge request with what
 // GitLab says now: the source project (statuses go to its commit, and a
-// fork's author meets the approval gate), the head commit and the author.
+// fork's author meets the approval gate) and the author.
 // Anyone holding the project's webhook token can write a payload naming
 // another project as the source. A merge request GitLab does not know, or
 // whose source or target is not the payload's, is not acted on.
@@ -88,10 +88,11 @@ func (in *input) confirmMR(ctx context.Context, mr *forge.MergeRequest) error {
 		return fmt.Errorf("%w: merge request !%d of project %d comes from project %d at GitLab, not %d as the payload says",
 			errNotTheTokensProject, mr.IID, in.ev.Project.ID, st.SourceProjectID, mr.SourceProject.ID)
 	}
+	// The head commit stays the payload's: a push right after another
+	// makes the first event's commit an older one, which still gets its
+	// run. A holder of the project's token can already name any commit of
+	// the project; what it must not do is name another project.
 	mr.SourceProject.ID = st.SourceProjectID
-	if st.HeadSHA != "" {
-		mr.HeadSHA = st.HeadSHA
-	}
 	mr.AuthorID = st.AuthorID
 	return nil
 }
