@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"upbuild.dev/upbuild/internal/gitlabsim"
 	"upbuild.dev/upbuild/internal/testdb"
 )
 
@@ -35,14 +36,8 @@ func TestRepositoryCodeCannotActOnTheHostThroughTheWorkTree(t *testing.T) {
 		files := helloFiles(helloSpec)
 		files[".packit.yaml"] = strings.Replace(files[".packit.yaml"], "jobs:\n", "actions:\n  post-upstream-clone:\n    - sh -c '"+
 			hostileCommands(marker, hostSpec)+"'\njobs:\n", 1)
-		p := e.Project("escaper", files)
-		if _, err := e.Sim.CreateTag(e.Context(), p.ID, "alice", "v1.0", "main", "release 1.0"); err != nil {
-			t.Fatal(err)
-		}
-		mr := e.openMR(p, "alice", "feature")
 		host := hostTarget()
-		sts := e.requireFinal(t, p.ID, mr.HeadSHA, map[string]string{"rpm-build:" + host: "failed",
-			"rpm-build:fedora-rawhide-x86_64": "skipped", "testing-farm:" + host: "failed"})
+		sts := e.helloMR(t, "escaper", files, "failed", "failed")
 		if log := e.jobLog(t, sts["rpm-build:"+host]); !strings.Contains(log, "post-upstream-clone") {
 			t.Errorf("the action did not run:\n%s", tail(log, 3000))
 		}
@@ -121,14 +116,8 @@ func TestBuildCannotPassAHostFileOffAsAnRPM(t *testing.T) {
 		}
 		spec := strings.Replace(helloSpec, "%install\n",
 			"%install\nmkdir -p %{_rpmdir}/noarch && ln -sf "+secret+" %{_rpmdir}/noarch/zz-host-secret.noarch.rpm\n", 1)
-		p := e.Project("leaker", helloFiles(spec))
-		if _, err := e.Sim.CreateTag(e.Context(), p.ID, "alice", "v1.0", "main", "release 1.0"); err != nil {
-			t.Fatal(err)
-		}
-		mr := e.openMR(p, "alice", "feature")
 		host := hostTarget()
-		sts := e.requireFinal(t, p.ID, mr.HeadSHA, map[string]string{"rpm-build:" + host: "success",
-			"rpm-build:fedora-rawhide-x86_64": "skipped", "testing-farm:" + host: "success"})
+		sts := e.helloMR(t, "leaker", helloFiles(spec), "success", "success")
 		for _, name := range []string{"rpm-build:" + host, "testing-farm:" + host} {
 			arts := e.artifacts(t, sts[name])
 			var rpms []string
@@ -167,14 +156,8 @@ func TestJobCannotRewriteTheRepositoryCache(t *testing.T) {
 		files[".packit.yaml"] = strings.Replace(files[".packit.yaml"], "jobs:\n", "actions:\n  create-archive:\n    - sh -c '"+
 			"mkdir -p sub && git archive --format=tar.gz --prefix=hello-1.0/ -o sub/hello-1.0.tar.gz HEAD && "+
 			"mv $(ls .git/objects/pack/pack-*.idx | head -n 1) hello-1.0.tar.gz && echo sub/hello-1.0.tar.gz'\njobs:\n", 1)
-		p := e.Project("poisoner", files)
-		if _, err := e.Sim.CreateTag(e.Context(), p.ID, "alice", "v1.0", "main", "release 1.0"); err != nil {
-			t.Fatal(err)
-		}
-		mr := e.openMR(p, "alice", "feature")
 		host := hostTarget()
-		sts := e.requireFinal(t, p.ID, mr.HeadSHA, map[string]string{"rpm-build:" + host: "success",
-			"rpm-build:fedora-rawhide-x86_64": "skipped", "testing-farm:" + host: "success"})
+		sts := e.helloMR(t, "poisoner", files, "success", "success")
 		if log := e.jobLog(t, sts["rpm-build:"+host]); !strings.Contains(log, "copying") {
 			t.Errorf("the archive was not copied over the moved link:\n%s", tail(log, 3000))
 		}
@@ -216,14 +199,8 @@ func TestRepositoryFilesCannotSteerUpbuildsGit(t *testing.T) {
 		files["evil/refs/tags/v1"] = strings.Repeat("1", 40) + "\n"
 		files["evil/config"] = "[core]\n\trepositoryformatversion = 1\n\tbare = true\n[extensions]\n\tpartialClone = origin\n" +
 			"[remote \"origin\"]\n\turl = \"ext::sh -c touch% " + marker + "\"\n\tpromisor = true\n[protocol \"ext\"]\n\tallow = always\n"
-		p := e.Project("barerepo", files)
-		if _, err := e.Sim.CreateTag(e.Context(), p.ID, "alice", "v1.0", "main", "release 1.0"); err != nil {
-			t.Fatal(err)
-		}
-		mr := e.openMR(p, "alice", "feature")
 		host := hostTarget()
-		e.requireFinal(t, p.ID, mr.HeadSHA, map[string]string{"rpm-build:" + host: "success",
-			"rpm-build:fedora-rawhide-x86_64": "skipped", "testing-farm:" + host: "success"})
+		e.helloMR(t, "barerepo", files, "success", "success")
 		if _, err := os.Stat(marker); err == nil {
 			t.Error("root on the host ran the command a committed config named")
 		}
@@ -231,13 +208,7 @@ func TestRepositoryFilesCannotSteerUpbuildsGit(t *testing.T) {
 		files = helloFiles(helloSpec)
 		files[".packit.yaml"] = strings.Replace(files[".packit.yaml"], "upstream_package_name: hello\n",
 			"upstream_package_name: ../../../../../../../../../.."+hostDir+"/planted\n", 1)
-		p2 := e.Project("traverser", files)
-		if _, err := e.Sim.CreateTag(e.Context(), p2.ID, "alice", "v1.0", "main", "release 1.0"); err != nil {
-			t.Fatal(err)
-		}
-		mr2 := e.openMR(p2, "alice", "feature")
-		sts := e.requireFinal(t, p2.ID, mr2.HeadSHA, map[string]string{"rpm-build:" + host: "failed",
-			"rpm-build:fedora-rawhide-x86_64": "skipped", "testing-farm:" + host: "failed"})
+		sts := e.helloMR(t, "traverser", files, "failed", "failed")
 		if log := e.jobLog(t, sts["rpm-build:"+host]); !strings.Contains(log, "must be a plain file name") {
 			t.Errorf("the build log does not say why the archive was refused:\n%s", tail(log, 2000))
 		}
@@ -245,4 +216,20 @@ func TestRepositoryFilesCannotSteerUpbuildsGit(t *testing.T) {
 			t.Errorf("root wrote %v outside the work tree", left)
 		}
 	})
+}
+
+// helloMR makes a project of files (the hello package's, or a variant of
+// them) tagged v1.0, opens a merge request and requires the hello config's
+// statuses to end as given: the build and the tests on this machine, and
+// the Fedora target skipped.
+func (e *env) helloMR(t *testing.T, name string, files map[string]string, build, tests string) map[string]gitlabsim.CommitStatus {
+	t.Helper()
+	p := e.Project(name, files)
+	if _, err := e.Sim.CreateTag(e.Context(), p.ID, "alice", "v1.0", "main", "release 1.0"); err != nil {
+		t.Fatal(err)
+	}
+	mr := e.openMR(p, "alice", "feature")
+	host := hostTarget()
+	return e.requireFinal(t, p.ID, mr.HeadSHA, map[string]string{"rpm-build:" + host: build,
+		"rpm-build:fedora-rawhide-x86_64": "skipped", "testing-farm:" + host: tests})
 }
