@@ -290,6 +290,38 @@ func (g *Guard) Allowed(ctx context.Context, r *http.Request, p Project, a Actio
 	return level >= a.Needs(), nil
 }
 
+// StillPublic reports whether a project upbuild saw public still is, as
+// Allowed decides it for anyone: lists of public runs drop the projects
+// that went private since.
+func (g *Guard) StillPublic(ctx context.Context, instance string, projectID int64) bool {
+	return g.stillPublic(ctx, Project{Instance: instance, ID: projectID, Public: true})
+}
+
+// StillPublicRuns keeps the runs of projects that are still public: GitLab
+// sends no webhook when a project goes private, and a list of public runs
+// must not keep showing such a project's titles to anyone. Each project is
+// asked once (and cached as stillPublic does).
+func (g *Guard) StillPublicRuns(ctx context.Context, runs []store.Run) []store.Run {
+	type key struct {
+		instance string
+		id       int64
+	}
+	public := map[key]bool{}
+	kept := make([]store.Run, 0, len(runs))
+	for _, run := range runs {
+		k := key{run.Instance, run.ProjectID}
+		ok, seen := public[k]
+		if !seen {
+			ok = g.StillPublic(ctx, run.Instance, run.ProjectID)
+			public[k] = ok
+		}
+		if ok {
+			kept = append(kept, run)
+		}
+	}
+	return kept
+}
+
 // stillPublic checks with GitLab, at most once per LevelTTL and project,
 // that a project upbuild last saw public still is: one that went private
 // stops being shown to everyone then, not at its next webhook delivery.

@@ -196,6 +196,9 @@ func (a *API) runPage(w http.ResponseWriter, r *http.Request, f store.RunQuery, 
 		q.Set("before", strconv.FormatInt(list[want-1].ID, 10))
 		next = path + "?" + q.Encode()
 	}
+	if f.PublicOnly && a.Access != nil {
+		list = a.Access.StillPublicRuns(r.Context(), list)
+	}
 	ids := make([]int64, len(list))
 	for i, run := range list {
 		ids[i] = run.ID

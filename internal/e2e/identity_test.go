@@ -7,8 +7,11 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
+	"upbuild.dev/upbuild/internal/config"
 	"upbuild.dev/upbuild/internal/gitlabsim"
+	"upbuild.dev/upbuild/internal/stacktest"
 	"upbuild.dev/upbuild/internal/testdb"
 	"upbuild.dev/upbuild/internal/token"
 )
@@ -156,6 +159,35 @@ func TestAMergeRequestIsWhatGitLabSaysItIs(t *testing.T) {
 		for _, r := range e.Runs(evil.ID) {
 			if r.SHA == victimSHA || r.SourceProjectID == victim.ID {
 				t.Errorf("a run was recorded for the victim's commit: %+v", r)
+			}
+		}
+	})
+}
+
+// TestAProjectThatWentPrivateLeavesThePublicLists covers a project made
+// private at GitLab, which sends no webhook for it: its runs, listed to
+// anyone while it was public, leave the home page and /api/v1/runs once
+// upbuild asks GitLab again (access_level_ttl, short here), as its run
+// page already does.
+func TestAProjectThatWentPrivateLeavesThePublicLists(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		e := newEnvWith(t, dbURL, stacktest.Options{Configure: func(c *config.Config) { c.AccessLevelTTL = 50 * time.Millisecond }})
+		const title = "Secret: acquisition of ACME"
+		p := e.Project("secretive", helloFiles(helloSpec))
+		mr := e.OpenMR(p, "alice", "feature", title)
+		e.WaitRun(p.ID, mr.HeadSHA)
+		for _, path := range []string{"/", "/api/v1/runs"} {
+			if _, body := e.get(t, e.URL+path); !strings.Contains(body, "acquisition of ACME") {
+				t.Fatalf("positive control: %s does not list the public project's run", path)
+			}
+		}
+		if err := e.Sim.SetProjectVisibility(p.ID, gitlabsim.Private); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond) // past access_level_ttl
+		for _, path := range []string{"/", "/api/v1/runs"} {
+			if code, body := e.get(t, e.URL+path); code != http.StatusOK || strings.Contains(body, "acquisition of ACME") {
+				t.Errorf("%s answers %d and still lists the private project's run", path, code)
 			}
 		}
 	})

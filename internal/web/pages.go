@@ -79,6 +79,9 @@ func (p *Pages) runRows(ctx context.Context, r *http.Request, q store.RunQuery) 
 		v.Set("before", strconv.FormatInt(runs[runsPerPage-1].ID, 10))
 		next = "?" + v.Encode()
 	}
+	if q.PublicOnly && p.Access != nil {
+		runs = p.Access.StillPublicRuns(ctx, runs)
+	}
 	ids := make([]int64, len(runs))
 	for i, run := range runs {
 		ids[i] = run.ID
