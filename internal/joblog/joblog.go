@@ -199,8 +199,32 @@ func finishedJobsWith(ctx context.Context, st *store.Store, table string, cutoff
 
 // clean makes one line storable: valid UTF-8 (PostgreSQL refuses anything
 // else in TEXT, and so does its NUL byte), without the CR of a CRLF ending.
+// Other control characters (a tab and a CR inside the line aside) become
+// their visible pictures ("␛" for ESC): a job's output must not drive the
+// terminal of whoever reads its log with curl (clear the screen, set the
+// clipboard, hide text, forge hyperlinks).
 func clean(b []byte) string {
 	s := strings.TrimSuffix(string(b), "\r")
 	s = strings.ToValidUTF8(s, "\uFFFD")
-	return strings.ReplaceAll(s, "\x00", "\uFFFD")
+	s = strings.ReplaceAll(s, "\x00", "\uFFFD")
+	if !strings.ContainsFunc(s, isTerminalControl) {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r < 0x20 && isTerminalControl(r):
+			return 0x2400 + r // the control pictures block: ␛ for ESC
+		case r == 0x7f:
+			return '\u2421'
+		case isTerminalControl(r):
+			return '\uFFFD'
+		}
+		return r
+	}, s)
+}
+
+// isTerminalControl reports the C0 and C1 control characters a terminal
+// acts on, but for the tab and the carriage return.
+func isTerminalControl(r rune) bool {
+	return (r < 0x20 && r != '\t' && r != '\r') || r == 0x7f || (r >= 0x80 && r <= 0x9f)
 }

@@ -113,6 +113,29 @@ func TestLinesAreCleanedAndCapped(t *testing.T) {
 	})
 }
 
+// TestTerminalControlsAreShownNotObeyed covers output meant for the
+// terminal of whoever reads the log with curl: an OSC 52 clipboard write,
+// a screen clear and a C1 CSI come back as visible pictures, while tabs and
+// a carriage return inside a line (progress output) stay.
+func TestTerminalControlsAreShownNotObeyed(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, dbURL string) {
+		st := openStore(t, dbURL)
+		logs := joblog.NewLogs(st, joblog.Options{})
+		job := newJob(t, st, "public")
+		w := logs.Writer(context.Background(), job)
+		if _, err := io.WriteString(w, "\x1b]52;c;ZXZpbA==\x07copied\x1b[2J\x7f\u009b1m\tcol\r50%\n"); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		want := "\u241b]52;c;ZXZpbA==\u2407copied\u241b[2J\u2421\uFFFD1m\tcol\r50%"
+		if got := allLines(t, logs, job); len(got) != 1 || got[0] != want {
+			t.Fatalf("stored %q, want %q", got, want)
+		}
+	})
+}
+
 func TestLogStopsAtTheCapWithOneMarker(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, dbURL string) {
 		st := openStore(t, dbURL)
