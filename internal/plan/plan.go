@@ -279,27 +279,22 @@ func (p *Planner) planDelivery(ctx context.Context, d store.UnplannedDelivery) e
 		return p.done(ctx, d.ID)
 	}
 	in := &input{p: p, d: d, ev: ev, forge: fg}
-	switch ev.Kind {
-	case forge.KindMergeRequest, forge.KindPush, forge.KindTagPush, forge.KindRelease, forge.KindComment:
-		if err := in.checkProject(ctx); errors.Is(err, errNotTheTokensProject) {
-			p.opts.Logger.Warn("delivery not acted on", "delivery", d.ID, "instance", d.Instance, "err", err)
-			return p.done(ctx, d.ID)
-		} else if err != nil {
-			return err
-		}
-	}
-	var err error
+	var act func(context.Context) error
 	switch ev.Kind {
 	case forge.KindMergeRequest:
-		err = in.mergeRequest(ctx)
+		act = in.mergeRequest
 	case forge.KindPush:
-		err = in.trigger(ctx, packitcfg.TriggerCommit)
+		act = func(ctx context.Context) error { return in.trigger(ctx, packitcfg.TriggerCommit) }
 	case forge.KindTagPush, forge.KindRelease:
-		err = in.trigger(ctx, packitcfg.TriggerRelease)
+		act = func(ctx context.Context) error { return in.trigger(ctx, packitcfg.TriggerRelease) }
 	case forge.KindComment:
-		err = in.comment(ctx)
+		act = in.comment
 	default:
 		return p.done(ctx, d.ID)
+	}
+	err := in.checkProject(ctx)
+	if err == nil {
+		err = act(ctx)
 	}
 	if errors.Is(err, errNotTheTokensProject) {
 		p.opts.Logger.Warn("delivery not acted on", "delivery", d.ID, "instance", d.Instance, "err", err)
