@@ -290,13 +290,6 @@ func (g *Guard) Allowed(ctx context.Context, r *http.Request, p Project, a Actio
 	return level >= a.Needs(), nil
 }
 
-// StillPublic reports whether a project upbuild saw public still is, as
-// Allowed decides it for anyone: lists of public runs drop the projects
-// that went private since.
-func (g *Guard) StillPublic(ctx context.Context, instance string, projectID int64) bool {
-	return g.stillPublic(ctx, Project{Instance: instance, ID: projectID, Public: true})
-}
-
 // StillPublicRuns keeps the runs of projects that are still public: GitLab
 // sends no webhook when a project goes private, and a list of public runs
 // must not keep showing such a project's titles to anyone. Each project is
@@ -312,7 +305,7 @@ func (g *Guard) StillPublicRuns(ctx context.Context, runs []store.Run) []store.R
 		k := key{run.Instance, run.ProjectID}
 		ok, seen := public[k]
 		if !seen {
-			ok = g.StillPublic(ctx, run.Instance, run.ProjectID)
+			ok = g.stillPublic(ctx, Project{Instance: run.Instance, ID: run.ProjectID, Public: true})
 			public[k] = ok
 		}
 		if ok {
