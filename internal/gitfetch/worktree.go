@@ -127,7 +127,7 @@ func (w workTree) checkSize(ctx context.Context, commit string) error {
 			}
 			size, err := strconv.ParseInt(f[3], 10, 64)
 			if err != nil {
-				return fmt.Errorf("list the commit's files: size %q: %w", f[3], err)
+				return fmt.Errorf("size %q: %w", f[3], err)
 			}
 			bytes += size
 			files++
