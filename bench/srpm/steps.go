@@ -143,7 +143,7 @@ func oneJob(ctx context.Context, sb *sandbox.Sandbox, fetcher *gitfetch.Fetcher,
 	start = time.Now()
 	b := &srpm.Builder{
 		Sandbox: timed{next: &sandboxRunner{sb: sb, jobDir: jobDir}, where: "sandbox", times: t.commands},
-		Host:    timed{next: hostRunner{}, where: "host", times: t.commands},
+		Host:    timed{next: srpm.HostRunner{}, where: "host", times: t.commands},
 		Log:     io.Discard,
 	}
 	r, err := b.Build(ctx, srpm.Request{WorkTree: src, Package: "hello", Settings: settings, OutDir: out,
@@ -318,18 +318,4 @@ func (r *sandboxRunner) Run(ctx context.Context, c srpm.Command) (srpm.Output, e
 		return srpm.Output{}, err
 	}
 	return srpm.Output{Stdout: strings.ReplaceAll(out.String(), "/work/", r.jobDir+"/"), ExitCode: res.ExitCode}, nil
-}
-
-// hostRunner runs srpm's own git and rpm queries on the host; the work tree
-// belongs to the sandbox's job UID by then, so git's ownership check is
-// answered on the command line, as the executor does.
-type hostRunner struct{ srpm.HostRunner }
-
-func (h hostRunner) Run(ctx context.Context, c srpm.Command) (srpm.Output, error) {
-	env := map[string]string{"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "safe.directory", "GIT_CONFIG_VALUE_0": "*"}
-	for k, v := range c.Env {
-		env[k] = v
-	}
-	c.Env = env
-	return h.HostRunner.Run(ctx, c)
 }

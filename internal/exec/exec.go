@@ -270,7 +270,11 @@ func (e *Executor) execute(ctx context.Context, run store.Run, job store.Job, ba
 	// The snapshot's timestamp is the run's, not the job's: with the same
 	// merge commit (see MergeTime), every target of a run builds an SRPM
 	// with the same release, as Packit's one SRPM per run has.
-	b := &srpm.Builder{Sandbox: runner, Host: hostRunner{}, Log: logw, Now: func() time.Time { return run.CreatedAt }}
+	// upbuild's own git and rpm queries run on the host with srpm's
+	// HostRunner: srpm uses it for git only while nothing from the
+	// repository has run in the tree, which is then still upbuild's, so
+	// git's check that a repository belongs to its user stays on.
+	b := &srpm.Builder{Sandbox: runner, Host: srpm.HostRunner{}, Log: logw, Now: func() time.Time { return run.CreatedAt }}
 	branch := run.Ref
 	if run.MRIID != 0 {
 		branch = fmt.Sprintf("pr/%d", run.MRIID)

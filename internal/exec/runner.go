@@ -61,9 +61,3 @@ func (r *sandboxRunner) Run(ctx context.Context, c srpm.Command) (srpm.Output, e
 	// Packit does, so paths inside the sandbox are mapped back to the host.
 	return srpm.Output{Stdout: strings.ReplaceAll(out.String(), "/work/", r.jobDir+"/"), ExitCode: res.ExitCode}, nil
 }
-
-// hostRunner runs upbuild's own git and rpm queries on the host. srpm
-// runs git here only while nothing from the repository has run in the work
-// tree, which is then still upbuild's: git's own check that a repository
-// belongs to the user running it stays on, as a second guard.
-type hostRunner struct{ srpm.HostRunner }
