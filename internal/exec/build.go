@@ -82,10 +82,12 @@ func (e *Executor) rebuild(ctx context.Context, jobDir, srpmPath string, env Bui
 	}
 	top := filepath.Join(jobDir, "out", "rebuild")
 	files, err := jobfs.Open(jobDir)
-	if err == nil {
-		err = errors.Join(files.MkdirAll(top, 0o755), files.Close())
-	}
 	if err != nil {
+		logf("%v", err)
+		return nil, store.JobError, "upbuild could not prepare the build directory"
+	}
+	defer files.Close()
+	if err := files.MkdirAll(top, 0o755); err != nil {
 		logf("%v", err)
 		return nil, store.JobError, "upbuild could not prepare the build directory"
 	}
@@ -109,14 +111,10 @@ func (e *Executor) rebuild(ctx context.Context, jobDir, srpmPath string, env Bui
 	// spec's scripts ran in the sandbox with this directory writable, and
 	// may have left symlinks, also in place of the directories.
 	var rpms []string
-	if files, err = jobfs.Open(jobDir); err == nil {
-		var all []string
-		all, err = files.Regular(filepath.Join(top, "RPMS"))
-		err = errors.Join(err, files.Close())
-		for _, p := range all {
-			if strings.HasSuffix(p, ".rpm") {
-				rpms = append(rpms, p)
-			}
+	all, err := files.Regular(filepath.Join(top, "RPMS"))
+	for _, p := range all {
+		if strings.HasSuffix(p, ".rpm") {
+			rpms = append(rpms, p)
 		}
 	}
 	if err != nil || len(rpms) == 0 {
