@@ -177,31 +177,25 @@ func (j *job) archiveFromOutput(outs []string) (string, error) {
 // sandbox writes it into the job's output dir.
 func (j *job) gitArchive(ctx context.Context, dirName string) (string, error) {
 	name := dirName + ".tar.gz"
-	var tar *os.File
+	// Where the tar goes, and how it is read back.
+	tarPath, open := "", os.Open
 	if j.tainted {
-		tarPath := filepath.Join(j.req.OutDir, dirName+".tar")
-		if _, err := j.git(ctx, "archive", "--format=tar", "--prefix="+dirName+"/", "--output="+tarPath, "HEAD"); err != nil {
-			return "", err
-		}
-		f, err := j.out.Open(tarPath)
-		if err != nil {
-			return "", fmt.Errorf("reading the archive: %w", err)
-		}
+		tarPath, open = filepath.Join(j.req.OutDir, "archive.tar"), j.out.Open
 		defer func() { _ = j.out.Remove(tarPath) }()
-		tar = f
 	} else {
 		private, err := os.MkdirTemp("", "upbuild-archive-")
 		if err != nil {
 			return "", fmt.Errorf("making the archive: %w", err)
 		}
 		defer os.RemoveAll(private)
-		tarPath := filepath.Join(private, "archive.tar")
-		if _, err := j.git(ctx, "archive", "--format=tar", "--prefix="+dirName+"/", "--output="+tarPath, "HEAD"); err != nil {
-			return "", err
-		}
-		if tar, err = os.Open(tarPath); err != nil {
-			return "", fmt.Errorf("reading the archive: %w", err)
-		}
+		tarPath = filepath.Join(private, "archive.tar")
+	}
+	if _, err := j.git(ctx, "archive", "--format=tar", "--prefix="+dirName+"/", "--output="+tarPath, "HEAD"); err != nil {
+		return "", err
+	}
+	tar, err := open(tarPath)
+	if err != nil {
+		return "", fmt.Errorf("reading the archive: %w", err)
 	}
 	defer tar.Close()
 	if err := j.gzipInto(tar, filepath.Join(j.specDir, name)); err != nil {
@@ -561,31 +555,31 @@ func (j *job) rpmbuild(ctx context.Context) (*Result, error) {
 	// the spec states them plainly, its text says so (the release followed
 	// by the build environment's dist, which the spec cannot change);
 	// otherwise rpmspec says, in the same sandbox as rpmbuild.
+	var header specedit.Header
+	literal := false
+	if text, err := j.tree.ReadFile(j.specPath, literalSpecLimit); err == nil {
+		header, literal = specedit.LiteralHeader(string(text))
+		// The dist tag must end the release for the check below to know
+		// where it goes ("0.4%{?dist}.1" is 0.4.fc41.1 in a Fedora root).
+		raw, _ := specedit.Tag(string(text), "Release")
+		literal = literal && !strings.Contains(strings.TrimSuffix(raw, "%{?dist}"), "%{?dist}")
+	}
 	var want [3]string
 	var out Output
-	text, readErr := j.tree.ReadFile(j.specPath, literalSpecLimit)
-	header, literal := specedit.LiteralHeader(string(text))
-	// The dist tag must end the release for the check below to know where
-	// it goes ("0.4%{?dist}.1" is 0.4.fc41.1 in a Fedora root).
-	if raw, _ := specedit.Tag(string(text), "Release"); strings.Contains(strings.TrimSuffix(raw, "%{?dist}"), "%{?dist}") {
-		literal = false
-	}
-	if readErr == nil && literal {
-		var err error
+	var err error
+	if literal {
 		if out, err = j.sandboxed(ctx, "rpmbuild", Command{Args: build, Dir: j.specDir}); err != nil {
 			return nil, err
 		}
 		want = [3]string{header.Name, header.Version, header.Release}
 	} else {
 		args := append([]string{"sh", "-c", rpmbuildScript, "rpmbuild", j.specPath}, build...)
-		var err error
 		if out, err = j.sandboxed(ctx, "rpmbuild", Command{Args: args, Dir: j.specDir}, query, build); err != nil {
 			return nil, err
 		}
 		if want, err = specNVR(out.Stdout); err != nil {
 			return nil, err
 		}
-		literal = false
 	}
 	m := wroteSRPM.FindStringSubmatch(out.Stdout)
 	if m == nil {
